@@ -1,0 +1,485 @@
+/*
+ * sniroute.h -- read the first bytes of a connection, parse the TLS
+ * ClientHello without allocating, and route the connection by server name
+ * (SNI), ALPN and version.
+ *
+ * This header is the whole public API and its manual.  Everything the
+ * library exports starts with sni_ / SNI_.
+ *
+ * ==========================================================================
+ *  Conventions
+ * ==========================================================================
+ *
+ *  - Every function that can fail returns an int: a negative SNI_E* code on
+ *    failure, zero or a positive count on success.  Errors are never stored
+ *    in globals; sni_strerror() / sni_errname() describe a code.
+ *  - The caller owns all memory.  sni_hello and sni_parser are plain structs
+ *    the caller declares (stack, arena, connection object); the parser never
+ *    allocates and never makes a system call.  Only the router builder
+ *    allocates, through functions the caller may supply.
+ *  - Nothing returned points into the caller's input: every string in an
+ *    sni_hello is an owned, NUL-terminated copy.
+ *  - Thread-safety: every function is re-entrant.  An object may be used by
+ *    one thread at a time unless its section says otherwise (a compiled
+ *    router is safe for any number of concurrent readers).
+ *  - No ssize_t: sizes are size_t, results are int.
+ */
+#ifndef SNIROUTE_H
+#define SNIROUTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- export macro ------------------------------------------------------ */
+/* Define SNI_STATIC when linking the static library on Windows; on ELF the
+ * shared library is built with -fvisibility=hidden and only SNI_EXTERN
+ * symbols are exported. */
+#if defined(_WIN32)
+#  if defined(SNI_BUILDING_SHARED)
+#    define SNI_EXTERN __declspec(dllexport)
+#  elif defined(SNI_STATIC)
+#    define SNI_EXTERN
+#  else
+#    define SNI_EXTERN __declspec(dllimport)
+#  endif
+#elif defined(__GNUC__) && __GNUC__ >= 4
+#  define SNI_EXTERN __attribute__((visibility("default")))
+#else
+#  define SNI_EXTERN
+#endif
+
+/* ==========================================================================
+ *  Version
+ * ========================================================================== */
+
+#define SNI_VERSION_MAJOR 0
+#define SNI_VERSION_MINOR 1
+#define SNI_VERSION_PATCH 0
+/* One comparable number: 0xMMmmpp. */
+#define SNI_VERSION_NUM \
+  ((SNI_VERSION_MAJOR << 16) | (SNI_VERSION_MINOR << 8) | SNI_VERSION_PATCH)
+
+/* The SNI_VERSION_NUM the library was built with (compare with the macro to
+ * detect a header/library mismatch).  Thread-safe. */
+SNI_EXTERN unsigned sni_version(void);
+/* The same as a static string "MAJOR.MINOR.PATCH".  Thread-safe. */
+SNI_EXTERN const char *sni_version_string(void);
+
+/* ==========================================================================
+ *  Errors
+ * ==========================================================================
+ *
+ * The numbers are stable: they never change between releases, new codes only
+ * get new numbers.
+ */
+#define SNI_ERRNO_MAP(XX)                                                     \
+  XX(EAGAIN,    -1, "need more bytes: the input is a valid prefix")           \
+  XX(ENOTTLS,   -2, "not a TLS handshake record or SSLv2 ClientHello")        \
+  XX(ESSLV2,    -3, "SSLv2-compatible ClientHello (no extensions)")           \
+  XX(EPROTO,    -4, "malformed ClientHello")                                  \
+  XX(E2BIG,     -5, "ClientHello over the configured limit")                  \
+  XX(EINVAL,    -6, "invalid argument")                                       \
+  XX(EOF,       -7, "peer closed the connection before a full ClientHello")   \
+  XX(ESYS,      -8, "system call failed (errno holds the reason)")            \
+  XX(ETIMEDOUT, -9, "timed out")                                              \
+  XX(ENOMEM,   -10, "out of memory")                                          \
+  XX(EPATTERN, -11, "invalid route pattern")                                  \
+  XX(ECONFLICT,-12, "conflicting routes")                                     \
+  XX(ENOSPC,   -13, "output buffer too small")                                \
+  XX(ENOENT,   -14, "no such entry")
+
+typedef enum sni_errno {
+#define SNI_ERRNO_GEN_(name, val, msg) SNI_##name = (val),
+  SNI_ERRNO_MAP(SNI_ERRNO_GEN_)
+#undef SNI_ERRNO_GEN_
+  SNI_OK = 0
+} sni_errno;
+
+/* A static English description of err ("unknown error" for an unknown
+ * code; "success" for values >= 0).  Never NULL.  Thread-safe. */
+SNI_EXTERN const char *sni_strerror(int err);
+/* The code's name without prefix, e.g. "EPROTO" ("ok" for values >= 0,
+ * "EUNKNOWN" otherwise).  Never NULL.  Thread-safe. */
+SNI_EXTERN const char *sni_errname(int err);
+
+/* ==========================================================================
+ *  The ClientHello
+ * ==========================================================================
+ *
+ * sni_hello is plain data filled by the parser: every field is an owned
+ * copy, nothing points into the input, and two parses of the same bytes
+ * produce byte-identical structs whatever the chunking.  Lists keep wire
+ * order and keep GREASE values (see sni_is_grease()).
+ *
+ * Capacities were chosen from real traffic (OpenSSL with every cipher: 90
+ * suites; Chromium 156: 19 extensions; curl: 10 groups, 20 signature
+ * algorithms).  A list longer than its capacity keeps its first entries
+ * and sets its bit in `truncated`; that is never an error.
+ *
+ * sizeof(sni_hello) + sizeof(sni_parser) <= 2048 bytes (checked at compile
+ * time inside the library).
+ */
+#define SNI_MAX_NAME           255 /* RFC 6066 host name bytes we accept  */
+#define SNI_CAP_CIPHERS        128
+#define SNI_CAP_EXTENSIONS      32
+#define SNI_CAP_GROUPS          32
+#define SNI_CAP_KEY_SHARES       8
+#define SNI_CAP_SIGALGS         32
+#define SNI_CAP_SIGALGS_CERT    32
+#define SNI_CAP_DC_SIGALGS      16
+#define SNI_CAP_VERSIONS        16
+#define SNI_CAP_POINT_FORMATS    8
+#define SNI_CAP_COMPRESSION      8
+#define SNI_CAP_ALPN_BYTES     128 /* packed: len byte + name, per protocol */
+#define SNI_CAP_RECORDS         16
+
+/* Bits of sni_hello.truncated: which lists overflowed their capacity. */
+enum {
+  SNI_TRUNC_CIPHERS       = 1u << 0,
+  SNI_TRUNC_EXTENSIONS    = 1u << 1,
+  SNI_TRUNC_GROUPS        = 1u << 2,
+  SNI_TRUNC_KEY_SHARES    = 1u << 3,
+  SNI_TRUNC_SIGALGS       = 1u << 4,
+  SNI_TRUNC_SIGALGS_CERT  = 1u << 5,
+  SNI_TRUNC_DC_SIGALGS    = 1u << 6,
+  SNI_TRUNC_VERSIONS      = 1u << 7,
+  SNI_TRUNC_POINT_FORMATS = 1u << 8,
+  SNI_TRUNC_COMPRESSION   = 1u << 9,
+  SNI_TRUNC_ALPN          = 1u << 10,
+  SNI_TRUNC_RECORDS       = 1u << 11
+};
+
+/* Bits of sni_hello.name_flags (meaningful when sni_present). */
+enum {
+  /* The name as sent ended in one '.', removed in sni_normalized. */
+  SNI_NAME_TRAILING_DOT = 1u << 0,
+  /* Not a DNS host name: a byte outside [A-Za-z0-9-_.], an empty label, a
+   * label over 63 bytes, over 253 bytes after the trailing dot is removed,
+   * or an all-digit last label.  Underscores are tolerated because real
+   * deployments use them.  IP literals also carry this bit. */
+  SNI_NAME_NOT_HOSTNAME = 1u << 1,
+  /* A dotted-quad IPv4 literal or anything containing ':' (IPv6), which RFC
+   * 6066 forbids in server_name. */
+  SNI_NAME_IP_LITERAL   = 1u << 2
+};
+
+typedef struct sni_hello {
+  /* -- framing ----------------------------------------------------------- */
+  uint32_t wire_len;        /* bytes of all records carrying the hello      */
+  uint32_t hello_len;       /* handshake message length incl. its 4-byte hdr */
+  uint32_t records;         /* number of records carrying the hello         */
+  uint16_t record_version;  /* version field of the first record header
+                               (2 for an SSLv2-framed hello)                */
+  uint16_t legacy_version;  /* ClientHello.legacy_version                   */
+  uint16_t max_version;     /* highest non-GREASE supported_versions entry,
+                               else legacy_version                          */
+  uint16_t truncated;       /* SNI_TRUNC_* bits                             */
+  uint16_t record_versions[SNI_CAP_RECORDS]; /* per record, first ones     */
+  uint16_t record_lengths[SNI_CAP_RECORDS];
+  uint8_t  n_record_list;   /* entries in record_versions/record_lengths    */
+
+  /* -- fixed fields ------------------------------------------------------ */
+  uint8_t  session_id_len;
+  uint8_t  random[32];
+
+  /* -- flags (0 or 1) ---------------------------------------------------- */
+  uint8_t  sslv2;           /* SSLv2-compatible framing (SNI_ESSLV2)        */
+  uint8_t  sni_present;     /* a host_name entry was sent                   */
+  uint8_t  session_ticket;  /* extension 35 present                         */
+  uint8_t  psk;             /* extension 41 present                         */
+  uint8_t  early_data;      /* extension 42 present                         */
+  uint8_t  grease;          /* GREASE in ciphers/extensions/groups/versions */
+  uint8_t  ech;             /* encrypted_client_hello (0xfe0d) present      */
+  uint8_t  ech_type;        /* 0 = outer, 1 = inner                         */
+  uint8_t  ech_config_id;   /* outer only                                   */
+  uint8_t  name_flags;      /* SNI_NAME_* bits                              */
+
+  /* -- counts ------------------------------------------------------------ */
+  uint8_t  n_ciphers, n_extensions, n_groups, n_key_shares;
+  uint8_t  n_sigalgs, n_sigalgs_cert, n_dc_sigalgs, n_versions;
+  uint8_t  n_point_formats, n_compression, n_alpn, alpn_len;
+  uint16_t psk_identities;  /* number of PSK identities                    */
+  uint16_t session_ticket_len;
+  uint16_t ech_kdf, ech_aead; /* outer only: HPKE cipher suite              */
+  uint16_t ech_enc_len, ech_payload_len; /* outer only                      */
+
+  /* -- server name ------------------------------------------------------- */
+  uint16_t sni_len;           /* bytes of sni (0 if absent)                 */
+  uint16_t sni_normalized_len;
+  char     sni[SNI_MAX_NAME + 1];            /* as sent, NUL-terminated     */
+  char     sni_normalized[SNI_MAX_NAME + 1]; /* lowercase, no trailing dot  */
+
+  /* -- lists, wire order ------------------------------------------------- */
+  uint16_t cipher_suites[SNI_CAP_CIPHERS];
+  uint16_t extensions[SNI_CAP_EXTENSIONS];        /* types                 */
+  uint16_t extension_lengths[SNI_CAP_EXTENSIONS]; /* extension_data bytes  */
+  uint16_t groups[SNI_CAP_GROUPS];
+  uint16_t key_share_groups[SNI_CAP_KEY_SHARES];
+  uint16_t key_share_lengths[SNI_CAP_KEY_SHARES];
+  uint16_t sigalgs[SNI_CAP_SIGALGS];              /* extension 13          */
+  uint16_t sigalgs_cert[SNI_CAP_SIGALGS_CERT];    /* extension 50          */
+  uint16_t dc_sigalgs[SNI_CAP_DC_SIGALGS];        /* extension 34          */
+  uint16_t versions[SNI_CAP_VERSIONS];            /* supported_versions    */
+  uint8_t  point_formats[SNI_CAP_POINT_FORMATS];
+  uint8_t  compression[SNI_CAP_COMPRESSION];
+  /* ALPN protocol names, packed as on the wire: a length byte, then the
+   * name; n_alpn names in alpn_len bytes.  Use sni_alpn_get(). */
+  uint8_t  alpn[SNI_CAP_ALPN_BYTES];
+} sni_hello;
+
+/* 1 if v is a GREASE value (RFC 8701: 0x0a0a, 0x1a1a, ... 0xfafa), else 0. */
+SNI_EXTERN int sni_is_grease(uint16_t v);
+
+/* The i-th ALPN protocol name of h (0-based).  On success stores a pointer
+ * into h->alpn (not NUL-terminated; valid while h is) in *name and its
+ * length in *len and returns 0; returns SNI_ENOENT when i >= h->n_alpn and
+ * SNI_EINVAL for NULL arguments.  Thread-safe for a hello not being
+ * written. */
+SNI_EXTERN int sni_alpn_get(const sni_hello *h, unsigned i,
+                            const uint8_t **name, size_t *len);
+
+/* ==========================================================================
+ *  Parsing
+ * ==========================================================================
+ *
+ * Strictness.  The parser is strict by default; each rule below is a
+ * decision, also written next to the code that enforces it:
+ *
+ *  - First byte: 0x16 (handshake record) or >= 0x80 (SSLv2 two-byte header)
+ *    may start a ClientHello; anything else is SNI_ENOTTLS after one byte,
+ *    so plain HTTP ("GET "), SSH ("SSH-"), and TLS alert (21), CCS (20) or
+ *    application-data (23) records are told apart at once.  A second byte
+ *    other than 3 (record major version) is SNI_ENOTTLS too.
+ *  - SSLv2-compatible hello (0x80.., msg type 1, version 3.x or 0.2):
+ *    SNI_ESSLV2 after 5 bytes with legacy_version and max_version filled
+ *    in, record_version 2, sslv2 = 1.  It cannot carry extensions.  Other
+ *    bytes behind a high first byte are SNI_ENOTTLS.
+ *  - Record layer: content type 22 only (a later record of another type in
+ *    the middle of the hello is SNI_EPROTO: RFC 8446 forbids interleaving);
+ *    major version 3, minor version ignored (RFC 8446 5.1); record length
+ *    1..16384 (zero-length handshake records and records over 2^14 are
+ *    SNI_EPROTO).
+ *  - Fragmentation: any split of the handshake message across records is
+ *    accepted, including a split inside the 4-byte handshake header.  The
+ *    last record must end exactly where the hello ends: a record that
+ *    carries bytes after the ClientHello is SNI_EPROTO (a client may send
+ *    nothing else before the server's reply).  Bytes after that record
+ *    (CCS, 0-RTT data, anything) are not looked at and are reported as not
+ *    belonging to the hello.
+ *  - Handshake type must be 1 (client_hello), else SNI_EPROTO.  A hello
+ *    longer than limits->max_hello_len is SNI_E2BIG as soon as its header
+ *    is read; more records than limits->max_records is SNI_E2BIG.
+ *  - Every length field is checked against its enclosing length; a list
+ *    whose length disagrees with its extension length, an odd length of a
+ *    16-bit list, or an empty list where the RFC requires one entry is
+ *    SNI_EPROTO.
+ *  - Duplicate extensions: SNI_EPROTO (RFC 8446 4.2).  Beyond the first
+ *    SNI_CAP_EXTENSIONS extensions, duplicates are detected only among the
+ *    types the parser interprets.
+ *  - pre_shared_key not last, or a binder count that differs from the
+ *    identity count: SNI_EPROTO (RFC 8446 4.2.11).  early_data with a body:
+ *    SNI_EPROTO.
+ *  - ALPN: an empty protocol list or an empty protocol name is SNI_EPROTO
+ *    (RFC 7301).
+ *  - server_name: an empty list, two host_name entries, an empty host_name,
+ *    or a host_name over 255 bytes is SNI_EPROTO (RFC 6066; OpenSSL rejects
+ *    the same).  Entries of unknown name types are skipped (assumed to have
+ *    a 16-bit length like host_name).  A host_name that is not a valid DNS
+ *    name (bytes outside LDH, IP literal, ...) is not an error: it is
+ *    reported as sent and flagged in name_flags.
+ *  - legacy_version major must be 3; session id at most 32 bytes; cipher
+ *    suites at least one; compression methods at least one (SNI_EPROTO).
+ *  - A hello may end after compression_methods (no extensions block, as
+ *    old clients send); an extensions block must fill the rest exactly.
+ */
+
+/* Limits for a parse.  Zero fields take the default. */
+typedef struct sni_limits {
+  uint32_t max_hello_len; /* handshake message incl. header; default 16384,
+                             at most 2^24 + 3                              */
+  uint32_t max_records;   /* records carrying it; default = max_hello_len,
+                             i.e. no practical limit (one byte per record
+                             is legal)                                     */
+  uint32_t flags;         /* reserved, must be 0                           */
+} sni_limits;
+
+#define SNI_DEFAULT_MAX_HELLO 16384u
+
+/* Streaming parser state.  Caller-allocated, any alignment of uint64_t,
+ * fields private.  Do not copy a parser that is in use. */
+typedef struct sni_parser {
+  uint64_t sni_private_[12];
+} sni_parser;
+
+/*
+ * One-shot parse of the first bytes of a stream.
+ *
+ *   out  receives the ClientHello (always fully overwritten; on error it
+ *        holds what was parsed before the error).
+ *   buf  len bytes from the start of the stream; may hold more than the
+ *        hello (those bytes are not read).
+ *
+ * Returns the number of wire bytes the ClientHello occupies (all its
+ * records, > 0) when complete; SNI_EAGAIN when buf is a valid prefix of a
+ * ClientHello; SNI_ENOTTLS, SNI_ESSLV2, SNI_EPROTO, SNI_E2BIG (default
+ * limits) as described above; SNI_EINVAL for NULL out, or NULL buf with
+ * len > 0.  Never reads past buf + len, never allocates.  Thread-safe.
+ */
+SNI_EXTERN int sni_parse(sni_hello *out, const void *buf, size_t len);
+
+/* sni_parse() with explicit limits (NULL = defaults).  SNI_EINVAL also for
+ * invalid limits (flags != 0, max_hello_len > 2^24 + 3). */
+SNI_EXTERN int sni_parse_ex(sni_hello *out, const void *buf, size_t len,
+                            const sni_limits *limits);
+
+/*
+ * Start a streaming parse into out (zeroed now, filled as bytes arrive).
+ * limits is copied; NULL means defaults.  p and out must stay valid while
+ * the parse runs; the caller owns both.  Returns 0, or SNI_EINVAL (NULL p
+ * or out, invalid limits).
+ */
+SNI_EXTERN int sni_parser_init(sni_parser *p, sni_hello *out,
+                               const sni_limits *limits);
+
+/*
+ * Push the next len bytes of the stream.  Any split is valid, down to one
+ * byte per call, and gives the same sni_hello as sni_parse() of the whole.
+ *
+ * Returns:
+ *   SNI_EAGAIN  all of chunk was consumed and more is needed;
+ *   n >= 1      the hello is complete and the first n bytes of *this chunk*
+ *               belonged to it (chunk + n is where 0-RTT data, a CCS record
+ *               or whatever the client sent next starts);
+ *   0           the hello was already complete before this call;
+ *   < 0         an error (see sni_parse()); errors are sticky: later calls
+ *               return the same code without reading.
+ * SNI_EINVAL for NULL p, or NULL chunk with len > 0 (not sticky).
+ * Never reads past chunk + len, never allocates.
+ */
+SNI_EXTERN int sni_parser_feed(sni_parser *p, const void *chunk, size_t len);
+
+/*
+ * A lower bound on the bytes still needed to complete the hello (>= 1
+ * while the parse is incomplete, exact once the last record header has
+ * been read); 0 when complete or failed.  Useful to size a read or a peek.
+ */
+SNI_EXTERN size_t sni_parser_need(const sni_parser *p);
+
+/*
+ * The parse state without feeding: SNI_EAGAIN while incomplete, the sticky
+ * error if one occurred, else the total wire bytes of the hello.
+ */
+SNI_EXTERN int sni_parser_status(const sni_parser *p);
+
+/* @@SNI_ROUTER_API@@ */
+
+/* ==========================================================================
+ *  Peeking at a socket (POSIX)
+ * ==========================================================================
+ *
+ * sni_peek() looks at the ClientHello waiting on a connected stream socket
+ * without consuming a byte: it copies the socket's receive queue with
+ * recv(MSG_PEEK) into the caller's buffer and parses that copy.  Whatever it
+ * answers, the socket still starts with the client's first byte, so it can
+ * be spliced, handed to another process (SCM_RIGHTS), or given to a TLS
+ * library untouched.  These functions live in their own file (lib/peek.c);
+ * the parser itself makes no system calls.
+ *
+ * Buffer size.  A ClientHello carried in many small records occupies more
+ * wire bytes than its handshake length (5 bytes of header per record); a
+ * cap of 16 KiB fits every real client, 64 KiB fits anything the default
+ * limits accept.  The peek can never see more than the kernel queues for
+ * the socket (SO_RCVBUF), which is far more than a hello on Linux.
+ *
+ * The level-triggered epoll trap.  Peeked bytes stay in the receive queue,
+ * so a level-triggered epoll (or poll/select) reports the socket readable
+ * again at once: a loop that peeks, finds the hello incomplete and waits
+ * again spins at 100 % CPU until the rest arrives.  Avoid it by one of:
+ *   - edge-triggered epoll (EPOLLET): a new event comes only when new bytes
+ *     arrive; peek again on each;
+ *   - EPOLLONESHOT, re-armed after an incomplete peek: same effect;
+ *   - SO_RCVLOWAT set to peeked + need (see sni_peek_ex()): poll and epoll
+ *     on Linux TCP then report readable only once that many bytes are
+ *     queued (or on EOF), which also saves wake-ups for a hello trickling
+ *     in; set it back to 1 before relaying data;
+ *   - sni_peek_wait() for a blocking server, which does the latter.
+ * A hello is re-parsed from its first byte on every peek; that costs about
+ * as much as copying it, and stays bounded because new bytes must arrive
+ * between two peeks.
+ *
+ * End of stream.  When the peer sends part of a hello and then shuts down
+ * its side, recv(MSG_PEEK) keeps returning those bytes and never 0.
+ * sni_peek() therefore checks for a pending end of stream (poll with
+ * POLLRDHUP on Linux, one extra system call) whenever the hello is
+ * incomplete, and reports SNI_EOF.  Systems without POLLRDHUP report
+ * SNI_EAGAIN until the caller's own deadline.
+ */
+
+/*
+ * Peek at the ClientHello on fd without consuming it.
+ *
+ *   fd    a connected stream socket (blocking or not: the peek never
+ *         blocks, it uses MSG_DONTWAIT).
+ *   buf   cap bytes owned by the caller, used as scratch space; on return
+ *         it holds the peeked copy of the queue (the hello starts at buf).
+ *         One buffer may serve many sockets in turn: nothing refers to it
+ *         after the call.
+ *   out   receives the parse, as sni_parse() (always overwritten).
+ *
+ * Returns, like sni_parse():
+ *   n > 0        the hello is complete and occupies the first n bytes of
+ *                the stream (all its records);
+ *   SNI_EAGAIN   the queued bytes (possibly none yet) are a valid prefix:
+ *                wait for more (see the epoll trap above);
+ *   SNI_ENOTTLS, SNI_ESSLV2, SNI_EPROTO, SNI_E2BIG  from the parser;
+ * and in addition:
+ *   SNI_ENOSPC   cap bytes were peeked and the hello is still incomplete;
+ *   SNI_EOF      the peer closed (or half-closed) before a full hello;
+ *   SNI_ESYS     recv() or poll() failed; errno holds the reason (EBADF,
+ *                ENOTSOCK, ECONNRESET...).  EINTR is retried inside;
+ *   SNI_EINVAL   NULL buf or out, or cap == 0.
+ * Thread-safe (distinct buf and out per concurrent call).
+ */
+SNI_EXTERN int sni_peek(int fd, void *buf, size_t cap, sni_hello *out);
+
+/*
+ * sni_peek() with explicit parser limits (NULL = defaults) and two optional
+ * outputs, either of which may be NULL:
+ *   *peeked  bytes copied into buf by this peek;
+ *   *need    when the result is SNI_EAGAIN, a lower bound (>= 1) on the
+ *            bytes that must still arrive before the parse can finish; 0
+ *            otherwise.  Setting SO_RCVLOWAT to *peeked + *need makes the
+ *            next readiness event mean "worth peeking again".
+ * Returns as sni_peek(), plus SNI_EINVAL for invalid limits.  Thread-safe.
+ */
+SNI_EXTERN int sni_peek_ex(int fd, void *buf, size_t cap, sni_hello *out,
+                           const sni_limits *limits, size_t *peeked,
+                           size_t *need);
+
+/*
+ * For blocking servers: peek until the hello is complete, the stream
+ * fails, or timeout_ms milliseconds have passed (< 0: no limit, 0: a
+ * single peek).  Waits in poll() without spinning: while the hello is
+ * incomplete it sets SO_RCVLOWAT to the bytes still needed and restores
+ * the socket's previous value before returning; where SO_RCVLOWAT does not
+ * affect poll() (non-TCP sockets), it backs off from 1 ms up to 50 ms
+ * between peeks that found nothing new.  fd may be blocking or not; it is
+ * never read from.
+ *
+ * Returns as sni_peek(), except that SNI_EAGAIN is never returned: a hello
+ * still incomplete at the deadline gives SNI_ETIMEDOUT.  If a signal
+ * interrupts the wait the wait continues (the deadline holds).  Thread-safe
+ * for distinct fds; do not run two waits on the same fd at once (they
+ * would share its SO_RCVLOWAT).
+ */
+SNI_EXTERN int sni_peek_wait(int fd, void *buf, size_t cap, sni_hello *out,
+                             int timeout_ms);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SNIROUTE_H */

@@ -1,0 +1,875 @@
+/*
+ * The ClientHello parser: one streaming core behind sni_parse() and
+ * sni_parser_feed().
+ *
+ * Two layers.  The record layer strips TLS record headers and hands each
+ * run of handshake bytes to the handshake layer, which is an element-level
+ * state machine: every state reads one element (a length, a fixed field, a
+ * list, bytes to copy or skip).  Positions are absolute offsets into the
+ * handshake message, so every bound check depends only on the bytes, never
+ * on how they were chunked: that is what makes one-shot and streaming
+ * results byte-identical.  An element split by a chunk or record boundary
+ * is completed in the 8-byte `tmp`; big elements (lists, names, skipped
+ * blobs) are consumed piecewise and never buffered.
+ *
+ * No allocation, no system call, no global state.
+ */
+#include "sniroute.h"
+
+#include <string.h>
+
+enum { R_HDR = 0, R_BODY, R_DONE };
+
+enum hs_state {
+  HS_HDR = 0,
+  HS_VERSION,
+  HS_RANDOM,
+  HS_SID_LEN,
+  HS_CS_LEN,
+  HS_COMP_LEN,
+  HS_EXTS_LEN,
+  HS_EXT_HDR,
+  /* generic element states: continue at p->next when finished */
+  HS_SKIP,
+  HS_COPY,
+  HS_LIST16,
+  HS_LIST8,
+  /* extension bodies */
+  E_SNI_LIST,
+  E_SNI_ENTRY,
+  E_ALPN_LIST,
+  E_ALPN_ENTRY,
+  E_LIST16_LEN,
+  E_VERSIONS_LEN,
+  E_LIST8_LEN,
+  E_KS_LEN,
+  E_KS_ENTRY,
+  E_PSK_IDS_LEN,
+  E_PSK_ID,
+  E_PSK_BINDERS_LEN,
+  E_PSK_BINDER,
+  E_ECH_TYPE,
+  E_ECH_OUTER,
+  E_ECH_ENC_LEN,
+  E_ECH_PAYLOAD_LEN
+};
+
+/* Which sni_hello list a generic list state fills. */
+enum list_id {
+  L_CIPHERS = 0, L_GROUPS, L_SIGALGS, L_SIGALGS_CERT, L_DC_SIGALGS,
+  L_VERSIONS, L_POINT_FORMATS, L_COMPRESSION, L_COUNT
+};
+
+typedef struct parser_impl {
+  sni_hello *out;
+  uint32_t max_hello;
+  uint32_t max_records;
+  int32_t err;          /* sticky: 0, or a negative SNI_E* code */
+  uint32_t pos;         /* handshake bytes consumed (incl. 4-byte header) */
+  uint32_t hs_end;      /* message end; 0 until the header is read */
+  uint32_t exts_end;    /* end of the extensions block */
+  uint32_t ext_end;     /* end of the current extension */
+  uint32_t l1_end;      /* end of the current list */
+  uint32_t l2_end;      /* end of the current list entry / skip / copy */
+  uint32_t copy_start;  /* position where the current copy began */
+  uint32_t wire;        /* wire bytes consumed */
+  uint32_t rec_left;    /* payload bytes left in the current record */
+  uint32_t ext_bloom_lo, ext_bloom_hi; /* cheap duplicate-extension filter */
+  uint16_t psk_ids;     /* identities seen, compared with binders */
+  uint16_t psk_binders;
+  uint8_t rstate;
+  uint8_t state;
+  uint8_t next;         /* state after a generic element */
+  uint8_t list;         /* enum list_id of the current generic list */
+  uint8_t hdr_n;        /* record header bytes held in hdr */
+  uint8_t tmp_n;        /* element bytes held in tmp */
+  uint8_t hdr[5];
+  uint8_t tmp[8];
+  uint8_t copy_dst;     /* 0: sni, 1: alpn, 2: random */
+  uint8_t sni_seen;
+} parser_impl;
+
+_Static_assert(sizeof(parser_impl) <= sizeof(sni_parser),
+               "sni_parser too small for the parser state");
+_Static_assert(_Alignof(parser_impl) <= _Alignof(sni_parser),
+               "sni_parser under-aligned");
+_Static_assert(sizeof(sni_hello) + sizeof(sni_parser) <= 2048,
+               "sni_hello + sni_parser must stay within 2 KiB");
+
+/* The smallest ClientHello body: version, random, empty session id, one
+ * cipher suite, one compression method. */
+#define MIN_HELLO_BODY (2u + 32u + 1u + 2u + 2u + 1u + 1u)
+#define MAX_RECORD 16384u
+
+static inline uint16_t rd16(const uint8_t *q) {
+  return (uint16_t)((unsigned)q[0] << 8 | q[1]);
+}
+
+int sni_is_grease(uint16_t v) {
+  return (v & 0x0f0fu) == 0x0a0au && (v >> 8) == (v & 0xffu);
+}
+
+int sni_alpn_get(const sni_hello *h, unsigned i, const uint8_t **name,
+                 size_t *len) {
+  if (!h || !name || !len) return SNI_EINVAL;
+  if (i >= h->n_alpn) return SNI_ENOENT;
+  size_t off = 0;
+  /* alpn_len bounds the walk even if a caller corrupted the struct. */
+  for (unsigned k = 0; k < i; k++) {
+    if (off >= h->alpn_len) return SNI_ENOENT;
+    off += 1u + h->alpn[off];
+  }
+  if (off >= h->alpn_len || off + 1u + h->alpn[off] > h->alpn_len)
+    return SNI_ENOENT;
+  *name = h->alpn + off + 1;
+  *len = h->alpn[off];
+  return 0;
+}
+
+/* ---- list plumbing ------------------------------------------------------ */
+
+typedef struct list_desc {
+  uint16_t off16;   /* offset of the uint16_t array in sni_hello */
+  uint16_t offn;    /* offset of the uint8_t count */
+  uint16_t cap;
+  uint16_t trunc;   /* SNI_TRUNC_* bit */
+  uint8_t grease;   /* counts towards sni_hello.grease */
+} list_desc;
+
+#define LD(arr, n, capv, bit, g) \
+  { (uint16_t)offsetof(sni_hello, arr), (uint16_t)offsetof(sni_hello, n), \
+    (uint16_t)(capv), (uint16_t)(bit), (g) }
+
+static const list_desc lists[L_COUNT] = {
+  [L_CIPHERS] = LD(cipher_suites, n_ciphers, SNI_CAP_CIPHERS, SNI_TRUNC_CIPHERS, 1),
+  [L_GROUPS] = LD(groups, n_groups, SNI_CAP_GROUPS, SNI_TRUNC_GROUPS, 1),
+  [L_SIGALGS] = LD(sigalgs, n_sigalgs, SNI_CAP_SIGALGS, SNI_TRUNC_SIGALGS, 0),
+  [L_SIGALGS_CERT] = LD(sigalgs_cert, n_sigalgs_cert, SNI_CAP_SIGALGS_CERT,
+                        SNI_TRUNC_SIGALGS_CERT, 0),
+  [L_DC_SIGALGS] = LD(dc_sigalgs, n_dc_sigalgs, SNI_CAP_DC_SIGALGS,
+                      SNI_TRUNC_DC_SIGALGS, 0),
+  [L_VERSIONS] = LD(versions, n_versions, SNI_CAP_VERSIONS, SNI_TRUNC_VERSIONS, 1),
+  [L_POINT_FORMATS] = LD(point_formats, n_point_formats, SNI_CAP_POINT_FORMATS,
+                         SNI_TRUNC_POINT_FORMATS, 0),
+  [L_COMPRESSION] = LD(compression, n_compression, SNI_CAP_COMPRESSION,
+                       SNI_TRUNC_COMPRESSION, 0),
+};
+
+/* ---- server name classification ---------------------------------------- */
+
+/* Fills sni_normalized and name_flags from sni.  Deliberately byte-based
+ * and locale-free: lowercasing is ASCII only, and anything outside LDH
+ * (plus '_', which real deployments use) marks the name as not a host name
+ * instead of failing the parse, so the router can send it to no_sni. */
+static void classify_name(sni_hello *h) {
+  size_t n = h->sni_len;
+  const char *s = h->sni;
+  unsigned flags = 0;
+  if (n > 0 && s[n - 1] == '.') {
+    flags |= SNI_NAME_TRAILING_DOT;
+    n--;
+  }
+  size_t label = 0, labels = 0, digits_in_label = 0, dq_ok = 1;
+  unsigned octet = 0;
+  int bad = (n == 0 || n > 253);
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)s[i];
+    char lc = (char)((ch >= 'A' && ch <= 'Z') ? ch + 32 : ch);
+    h->sni_normalized[i] = lc;
+    if (ch == '.') {
+      if (label == 0) bad = 1;
+      if (digits_in_label != label || label == 0) dq_ok = 0;
+      labels++;
+      label = 0;
+      digits_in_label = 0;
+      octet = 0;
+      continue;
+    }
+    if (ch == ':') flags |= SNI_NAME_IP_LITERAL;
+    if (ch >= '0' && ch <= '9') {
+      digits_in_label++;
+      octet = octet * 10u + (unsigned)(ch - '0');
+      if (octet > 255 || digits_in_label > 3) dq_ok = 0;
+    } else if (!((lc >= 'a' && lc <= 'z') || ch == '-' || ch == '_')) {
+      bad = 1;
+    }
+    label++;
+    if (label > 63) bad = 1;
+  }
+  /* The last label: empty means "a..", "" or ".". */
+  if (label == 0) bad = 1;
+  if (digits_in_label != label || label == 0) dq_ok = 0;
+  labels++;
+  if (dq_ok && labels == 4) flags |= SNI_NAME_IP_LITERAL;
+  /* No TLD is all digits, so such a name can only be an address or junk. */
+  if (label > 0 && digits_in_label == label) bad = 1;
+  if (bad || (flags & SNI_NAME_IP_LITERAL)) flags |= SNI_NAME_NOT_HOSTNAME;
+  h->sni_normalized[n] = '\0';
+  h->sni_normalized_len = (uint16_t)n;
+  h->name_flags = (uint8_t)flags;
+}
+
+/* ---- the handshake layer ------------------------------------------------ */
+
+/* Duplicate detection: a 64-bit filter over the type answers "certainly
+ * new" for nearly every extension, and only a filter hit pays for a scan
+ * of the recorded types.  Types past SNI_CAP_EXTENSIONS are not recorded,
+ * so a duplicate among those is caught only by the interpreted-type check
+ * (see the header). */
+static int ext_is_duplicate(parser_impl *p, uint16_t type) {
+  unsigned b = (unsigned)(type ^ (type >> 6) ^ (type >> 12)) & 63u;
+  uint32_t *word = b < 32 ? &p->ext_bloom_lo : &p->ext_bloom_hi;
+  uint32_t bit = 1u << (b & 31u);
+  if (!(*word & bit)) {
+    *word |= bit;
+    return 0;
+  }
+  const sni_hello *h = p->out;
+  for (unsigned i = 0; i < h->n_extensions; i++)
+    if (h->extensions[i] == type) return 1;
+  return 0;
+}
+
+static void finish(parser_impl *p) {
+  sni_hello *h = p->out;
+  uint16_t maxv = 0;
+  for (unsigned i = 0; i < h->n_versions; i++)
+    if (!sni_is_grease(h->versions[i]) && h->versions[i] > maxv)
+      maxv = h->versions[i];
+  h->max_version = maxv ? maxv : h->legacy_version;
+  h->wire_len = p->wire;
+  p->rstate = R_DONE;
+}
+
+/*
+ * Consume n handshake bytes at b (the record layer guarantees that they
+ * belong to the message: n <= hs_end - pos once hs_end is known).
+ * Returns 0, or a negative error (the caller makes it sticky).
+ * Completion is signalled by p->state reaching the end with pos == hs_end;
+ * the caller checks hs_end after each call.
+ */
+#define POS() (base + (uint32_t)(c - b))
+#define FAIL(e) do { rc = (e); goto out; } while (0)
+/* Make q point at k contiguous element bytes that must fit before lim. */
+#define FETCH(k, lim)                                                        \
+  do {                                                                       \
+    if (p->tmp_n == 0) {                                                     \
+      if ((uint64_t)POS() + (k) > (lim)) FAIL(SNI_EPROTO);                   \
+      if ((size_t)(e - c) >= (k)) { q = c; c += (k); break; }                \
+    }                                                                        \
+    size_t t_ = (k) - p->tmp_n;                                              \
+    if (t_ > (size_t)(e - c)) t_ = (size_t)(e - c);                          \
+    memcpy(p->tmp + p->tmp_n, c, t_);                                        \
+    p->tmp_n = (uint8_t)(p->tmp_n + t_);                                     \
+    c += t_;                                                                 \
+    if (p->tmp_n < (k)) goto out;                                            \
+    q = p->tmp;                                                              \
+    p->tmp_n = 0;                                                            \
+  } while (0)
+
+static void start_list(parser_impl *p, enum list_id id, uint32_t end,
+                       uint8_t next) {
+  p->list = (uint8_t)id;
+  p->l1_end = end;
+  p->next = next;
+  p->state = (id == L_POINT_FORMATS || id == L_COMPRESSION) ? HS_LIST8
+                                                            : HS_LIST16;
+}
+
+static void start_skip(parser_impl *p, uint32_t end, uint8_t next) {
+  p->l2_end = end;
+  p->next = next;
+  p->state = HS_SKIP;
+}
+
+static int hs_consume(parser_impl *p, const uint8_t *b, size_t n) {
+  const uint8_t *c = b, *e = b + n, *q;
+  const uint32_t base = p->pos;
+  sni_hello *h = p->out;
+  int rc = 0;
+
+  for (;;) {
+    switch (p->state) {
+    case HS_HDR: {
+      FETCH(4, UINT32_MAX);
+      if (q[0] != 1) FAIL(SNI_EPROTO); /* only client_hello starts a stream */
+      uint32_t len = (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 | q[3];
+      if (len + 4u > p->max_hello) FAIL(SNI_E2BIG);
+      if (len < MIN_HELLO_BODY) FAIL(SNI_EPROTO);
+      p->hs_end = len + 4u;
+      h->hello_len = p->hs_end;
+      /* The record holding the header must not run past the hello: a
+       * client sends nothing else in its first flight. */
+      if ((uint64_t)POS() + (uint64_t)(e - c) + p->rec_left > p->hs_end)
+        FAIL(SNI_EPROTO);
+      p->state = HS_VERSION;
+      break;
+    }
+    case HS_VERSION:
+      FETCH(2, p->hs_end);
+      if (q[0] != 3) FAIL(SNI_EPROTO); /* SSL 3.0 and later only */
+      h->legacy_version = rd16(q);
+      p->copy_dst = 2;
+      p->copy_start = POS();
+      p->l2_end = POS() + 32u;
+      p->next = HS_SID_LEN;
+      p->state = HS_COPY;
+      break;
+    case HS_SID_LEN:
+      FETCH(1, p->hs_end);
+      if (q[0] > 32) FAIL(SNI_EPROTO); /* RFC 8446: legacy_session_id<0..32> */
+      h->session_id_len = q[0];
+      if ((uint64_t)POS() + q[0] > p->hs_end) FAIL(SNI_EPROTO);
+      start_skip(p, POS() + q[0], HS_CS_LEN);
+      break;
+    case HS_CS_LEN: {
+      FETCH(2, p->hs_end);
+      uint32_t len = rd16(q);
+      if (len < 2 || (len & 1u) || (uint64_t)POS() + len > p->hs_end)
+        FAIL(SNI_EPROTO);
+      start_list(p, L_CIPHERS, POS() + len, HS_COMP_LEN);
+      break;
+    }
+    case HS_COMP_LEN: {
+      FETCH(1, p->hs_end);
+      uint32_t len = q[0];
+      if (len < 1 || (uint64_t)POS() + len > p->hs_end) FAIL(SNI_EPROTO);
+      start_list(p, L_COMPRESSION, POS() + len, HS_EXTS_LEN);
+      break;
+    }
+    case HS_EXTS_LEN: {
+      /* Pre-TLS-1.2 clients may omit the extensions block entirely. */
+      if (POS() == p->hs_end && p->tmp_n == 0) {
+        p->exts_end = p->hs_end;
+        p->state = HS_EXT_HDR;
+        break;
+      }
+      FETCH(2, p->hs_end);
+      uint32_t len = rd16(q);
+      if (POS() + len != p->hs_end) FAIL(SNI_EPROTO);
+      p->exts_end = p->hs_end;
+      p->state = HS_EXT_HDR;
+      break;
+    }
+    case HS_EXT_HDR: {
+      if (POS() == p->exts_end && p->tmp_n == 0) {
+        if (p->psk_ids != p->psk_binders) FAIL(SNI_EPROTO);
+        goto out; /* complete: the caller sees pos == hs_end */
+      }
+      FETCH(4, p->exts_end);
+      uint16_t type = rd16(q);
+      uint32_t len = rd16(q + 2);
+      uint32_t start = POS();
+      if ((uint64_t)start + len > p->exts_end) FAIL(SNI_EPROTO);
+      if (ext_is_duplicate(p, type)) FAIL(SNI_EPROTO);
+      if (h->n_extensions < SNI_CAP_EXTENSIONS) {
+        h->extensions[h->n_extensions] = type;
+        h->extension_lengths[h->n_extensions] = (uint16_t)len;
+        h->n_extensions++;
+      } else {
+        h->truncated |= SNI_TRUNC_EXTENSIONS;
+      }
+      if (sni_is_grease(type)) h->grease = 1;
+      p->ext_end = start + len;
+      switch (type) {
+      case 0:
+        p->state = E_SNI_LIST;
+        break;
+      case 10:
+        p->list = L_GROUPS;
+        p->state = E_LIST16_LEN;
+        break;
+      case 11:
+        p->list = L_POINT_FORMATS;
+        p->state = E_LIST8_LEN;
+        break;
+      case 13:
+        p->list = L_SIGALGS;
+        p->state = E_LIST16_LEN;
+        break;
+      case 16:
+        p->state = E_ALPN_LIST;
+        break;
+      case 34:
+        p->list = L_DC_SIGALGS;
+        p->state = E_LIST16_LEN;
+        break;
+      case 35:
+        h->session_ticket = 1;
+        h->session_ticket_len = (uint16_t)len;
+        start_skip(p, p->ext_end, HS_EXT_HDR);
+        break;
+      case 41:
+        /* RFC 8446 4.2.11: pre_shared_key MUST be the last extension. */
+        if (p->ext_end != p->exts_end) FAIL(SNI_EPROTO);
+        h->psk = 1;
+        p->state = E_PSK_IDS_LEN;
+        break;
+      case 42:
+        if (len != 0) FAIL(SNI_EPROTO); /* empty in a ClientHello */
+        h->early_data = 1;
+        p->state = HS_EXT_HDR;
+        break;
+      case 43:
+        p->state = E_VERSIONS_LEN;
+        break;
+      case 50:
+        p->list = L_SIGALGS_CERT;
+        p->state = E_LIST16_LEN;
+        break;
+      case 51:
+        p->state = E_KS_LEN;
+        break;
+      case 0xfe0d:
+        h->ech = 1;
+        p->state = E_ECH_TYPE;
+        break;
+      default:
+        start_skip(p, p->ext_end, HS_EXT_HDR);
+        break;
+      }
+      break;
+    }
+
+    /* ---- generic elements ---- */
+    case HS_SKIP: {
+      size_t want = p->l2_end - POS(), have = (size_t)(e - c);
+      if (have < want) {
+        c = e;
+        goto out;
+      }
+      c += want;
+      p->state = p->next;
+      break;
+    }
+    case HS_COPY: {
+      size_t want = p->l2_end - POS(), have = (size_t)(e - c);
+      size_t k = have < want ? have : want;
+      uint8_t *dst = p->copy_dst == 0   ? (uint8_t *)h->sni
+                     : p->copy_dst == 1 ? h->alpn
+                                        : h->random;
+      memcpy(dst + (POS() - p->copy_start), c, k);
+      c += k;
+      if (k < want) goto out;
+      p->state = p->next;
+      break;
+    }
+    case HS_LIST16: {
+      const list_desc *d = &lists[p->list];
+      uint16_t *arr = (uint16_t *)(void *)((uint8_t *)h + d->off16);
+      uint8_t *cnt = (uint8_t *)h + d->offn;
+      while (POS() < p->l1_end) {
+        uint16_t v;
+        if (p->tmp_n == 0 && e - c >= 2) {
+          v = rd16(c);
+          c += 2;
+        } else {
+          FETCH(2, p->l1_end);
+          v = rd16(q);
+        }
+        if (*cnt < d->cap)
+          arr[(*cnt)++] = v;
+        else
+          h->truncated |= d->trunc;
+        if (d->grease && sni_is_grease(v)) h->grease = 1;
+      }
+      p->state = p->next;
+      break;
+    }
+    case HS_LIST8: {
+      const list_desc *d = &lists[p->list];
+      uint8_t *arr = (uint8_t *)h + d->off16;
+      uint8_t *cnt = (uint8_t *)h + d->offn;
+      size_t want = p->l1_end - POS(), have = (size_t)(e - c);
+      size_t k = have < want ? have : want;
+      for (size_t i = 0; i < k; i++) {
+        if (*cnt < d->cap)
+          arr[(*cnt)++] = c[i];
+        else
+          h->truncated |= d->trunc;
+      }
+      c += k;
+      if (k < want) goto out;
+      p->state = p->next;
+      break;
+    }
+
+    /* ---- server_name (RFC 6066 section 3) ---- */
+    case E_SNI_LIST: {
+      FETCH(2, p->ext_end);
+      uint32_t len = rd16(q);
+      /* An empty list is only legal in the server's reply. */
+      if (len == 0 || POS() + len != p->ext_end) FAIL(SNI_EPROTO);
+      p->l1_end = p->ext_end;
+      p->state = E_SNI_ENTRY;
+      break;
+    }
+    case E_SNI_ENTRY: {
+      if (POS() == p->l1_end && p->tmp_n == 0) {
+        if (p->sni_seen) classify_name(h);
+        p->state = HS_EXT_HDR;
+        break;
+      }
+      FETCH(3, p->l1_end);
+      uint32_t len = rd16(q + 1);
+      if ((uint64_t)POS() + len > p->l1_end) FAIL(SNI_EPROTO);
+      if (q[0] != 0) {
+        /* Unknown name types are skipped; RFC 6066 leaves room for them
+         * and every implementation frames them with a 16-bit length. */
+        start_skip(p, POS() + len, E_SNI_ENTRY);
+        break;
+      }
+      /* One host_name, 1..255 bytes: what RFC 6066 and OpenSSL accept. */
+      if (p->sni_seen || len == 0 || len > SNI_MAX_NAME) FAIL(SNI_EPROTO);
+      p->sni_seen = 1;
+      h->sni_present = 1;
+      h->sni_len = (uint16_t)len;
+      p->copy_dst = 0;
+      p->copy_start = POS();
+      p->l2_end = POS() + len;
+      p->next = E_SNI_ENTRY;
+      p->state = HS_COPY;
+      break;
+    }
+
+    /* ---- ALPN (RFC 7301) ---- */
+    case E_ALPN_LIST: {
+      FETCH(2, p->ext_end);
+      uint32_t len = rd16(q);
+      if (len < 2 || POS() + len != p->ext_end) FAIL(SNI_EPROTO);
+      p->l1_end = p->ext_end;
+      p->state = E_ALPN_ENTRY;
+      break;
+    }
+    case E_ALPN_ENTRY: {
+      if (POS() == p->l1_end && p->tmp_n == 0) {
+        p->state = HS_EXT_HDR;
+        break;
+      }
+      FETCH(1, p->l1_end);
+      uint32_t len = q[0];
+      /* RFC 7301: empty protocol names MUST NOT be included. */
+      if (len == 0 || POS() + len > p->l1_end) FAIL(SNI_EPROTO);
+      if (!(h->truncated & SNI_TRUNC_ALPN) &&
+          h->alpn_len + 1u + len <= SNI_CAP_ALPN_BYTES) {
+        h->alpn[h->alpn_len] = (uint8_t)len;
+        p->copy_dst = 1;
+        p->copy_start = POS() - (h->alpn_len + 1u);
+        h->alpn_len = (uint8_t)(h->alpn_len + 1u + len);
+        h->n_alpn++;
+        p->l2_end = POS() + len;
+        p->next = E_ALPN_ENTRY;
+        p->state = HS_COPY;
+      } else {
+        /* Keep the list a prefix: once a name is dropped, drop the rest. */
+        h->truncated |= SNI_TRUNC_ALPN;
+        start_skip(p, POS() + len, E_ALPN_ENTRY);
+      }
+      break;
+    }
+
+    /* ---- 16-bit lists with a 16-bit length: groups, sigalgs ---- */
+    case E_LIST16_LEN: {
+      FETCH(2, p->ext_end);
+      uint32_t len = rd16(q);
+      if (len < 2 || (len & 1u) || POS() + len != p->ext_end) FAIL(SNI_EPROTO);
+      start_list(p, (enum list_id)p->list, p->ext_end, HS_EXT_HDR);
+      break;
+    }
+    case E_VERSIONS_LEN: {
+      FETCH(1, p->ext_end);
+      uint32_t len = q[0];
+      if (len < 2 || (len & 1u) || POS() + len != p->ext_end) FAIL(SNI_EPROTO);
+      start_list(p, L_VERSIONS, p->ext_end, HS_EXT_HDR);
+      break;
+    }
+    case E_LIST8_LEN: {
+      FETCH(1, p->ext_end);
+      uint32_t len = q[0];
+      if (len < 1 || POS() + len != p->ext_end) FAIL(SNI_EPROTO);
+      start_list(p, (enum list_id)p->list, p->ext_end, HS_EXT_HDR);
+      break;
+    }
+
+    /* ---- key_share (RFC 8446 4.2.8) ---- */
+    case E_KS_LEN: {
+      FETCH(2, p->ext_end);
+      uint32_t len = rd16(q);
+      /* An empty client_shares is legal: the client asks for an HRR. */
+      if (POS() + len != p->ext_end) FAIL(SNI_EPROTO);
+      p->l1_end = p->ext_end;
+      p->state = E_KS_ENTRY;
+      break;
+    }
+    case E_KS_ENTRY: {
+      if (POS() == p->l1_end && p->tmp_n == 0) {
+        p->state = HS_EXT_HDR;
+        break;
+      }
+      FETCH(4, p->l1_end);
+      uint32_t len = rd16(q + 2);
+      if (len == 0 || (uint64_t)POS() + len > p->l1_end) FAIL(SNI_EPROTO);
+      if (h->n_key_shares < SNI_CAP_KEY_SHARES) {
+        h->key_share_groups[h->n_key_shares] = rd16(q);
+        h->key_share_lengths[h->n_key_shares] = (uint16_t)len;
+        h->n_key_shares++;
+      } else {
+        h->truncated |= SNI_TRUNC_KEY_SHARES;
+      }
+      start_skip(p, POS() + len, E_KS_ENTRY);
+      break;
+    }
+
+    /* ---- pre_shared_key (RFC 8446 4.2.11) ---- */
+    case E_PSK_IDS_LEN: {
+      FETCH(2, p->ext_end);
+      uint32_t len = rd16(q);
+      if (len < 7 || (uint64_t)POS() + len > p->ext_end) FAIL(SNI_EPROTO);
+      p->l1_end = POS() + len;
+      p->state = E_PSK_ID;
+      break;
+    }
+    case E_PSK_ID: {
+      if (POS() == p->l1_end && p->tmp_n == 0) {
+        p->state = E_PSK_BINDERS_LEN;
+        break;
+      }
+      FETCH(2, p->l1_end);
+      uint32_t len = rd16(q);
+      /* identity<1..2^16-1> followed by a 4-byte obfuscated age */
+      if (len == 0 || (uint64_t)POS() + len + 4u > p->l1_end) FAIL(SNI_EPROTO);
+      p->psk_ids++;
+      h->psk_identities = p->psk_ids;
+      start_skip(p, POS() + len + 4u, E_PSK_ID);
+      break;
+    }
+    case E_PSK_BINDERS_LEN: {
+      FETCH(2, p->ext_end);
+      uint32_t len = rd16(q);
+      if (len < 33 || POS() + len != p->ext_end) FAIL(SNI_EPROTO);
+      p->l1_end = p->ext_end;
+      p->state = E_PSK_BINDER;
+      break;
+    }
+    case E_PSK_BINDER: {
+      if (POS() == p->l1_end && p->tmp_n == 0) {
+        p->state = HS_EXT_HDR;
+        break;
+      }
+      FETCH(1, p->l1_end);
+      uint32_t len = q[0];
+      if (len < 32 || POS() + len > p->l1_end) FAIL(SNI_EPROTO);
+      p->psk_binders++;
+      start_skip(p, POS() + len, E_PSK_BINDER);
+      break;
+    }
+
+    /* ---- encrypted_client_hello (draft-ietf-tls-esni, 0xfe0d) ---- */
+    case E_ECH_TYPE:
+      FETCH(1, p->ext_end);
+      h->ech_type = q[0];
+      if (q[0] == 1) {
+        /* inner: the type byte is the whole body */
+        if (POS() != p->ext_end) FAIL(SNI_EPROTO);
+        p->state = HS_EXT_HDR;
+      } else if (q[0] == 0) {
+        p->state = E_ECH_OUTER;
+      } else {
+        FAIL(SNI_EPROTO);
+      }
+      break;
+    case E_ECH_OUTER:
+      FETCH(5, p->ext_end);
+      h->ech_kdf = rd16(q);
+      h->ech_aead = rd16(q + 2);
+      h->ech_config_id = q[4];
+      p->state = E_ECH_ENC_LEN;
+      break;
+    case E_ECH_ENC_LEN: {
+      FETCH(2, p->ext_end);
+      uint32_t len = rd16(q);
+      if ((uint64_t)POS() + len > p->ext_end) FAIL(SNI_EPROTO);
+      h->ech_enc_len = (uint16_t)len;
+      start_skip(p, POS() + len, E_ECH_PAYLOAD_LEN);
+      break;
+    }
+    case E_ECH_PAYLOAD_LEN: {
+      FETCH(2, p->ext_end);
+      uint32_t len = rd16(q);
+      if (len == 0 || POS() + len != p->ext_end) FAIL(SNI_EPROTO);
+      h->ech_payload_len = (uint16_t)len;
+      start_skip(p, p->ext_end, HS_EXT_HDR);
+      break;
+    }
+    default:
+      FAIL(SNI_EINVAL); /* unreachable: corrupted parser state */
+    }
+  }
+out:
+  p->pos = POS();
+  return rc;
+}
+
+/* ---- the record layer --------------------------------------------------- */
+
+/* Checks the first record header byte by byte so that a stream that cannot
+ * be TLS is refused after the fewest bytes.  Returns 0 to keep going. */
+static int first_bytes_check(const uint8_t *hdr, unsigned n) {
+  if (n >= 1 && hdr[0] != 0x16 && hdr[0] < 0x80) return SNI_ENOTTLS;
+  if (hdr[0] == 0x16) {
+    if (n >= 2 && hdr[1] != 3) return SNI_ENOTTLS;
+    return 0;
+  }
+  /* SSLv2 two-byte header: msg type 1 (CLIENT-HELLO) then a version of 3.x
+   * (a v3-compatible hello) or 0.2 (a pure SSLv2 one). */
+  if (n >= 3 && hdr[2] != 1) return SNI_ENOTTLS;
+  if (n >= 4 && hdr[3] != 3 && hdr[3] != 0) return SNI_ENOTTLS;
+  if (n >= 5 && hdr[3] == 0 && hdr[4] != 2) return SNI_ENOTTLS;
+  return 0;
+}
+
+static int sslv2_result(parser_impl *p) {
+  sni_hello *h = p->out;
+  h->sslv2 = 1;
+  h->record_version = 2;
+  h->legacy_version = rd16(p->hdr + 3);
+  h->max_version = h->legacy_version;
+  return SNI_ESSLV2;
+}
+
+/* Validates a complete record header; 0 or an error. */
+static int record_header(parser_impl *p) {
+  sni_hello *h = p->out;
+  const uint8_t *r = p->hdr;
+  uint32_t len = rd16(r + 3);
+  if (h->records == 0) {
+    if (r[0] != 0x16) return sslv2_result(p);
+  } else if (r[0] != 0x16 || r[1] != 3) {
+    return SNI_EPROTO; /* no interleaving inside a handshake message */
+  }
+  if (len == 0 || len > MAX_RECORD) return SNI_EPROTO;
+  if (h->records >= p->max_records) return SNI_E2BIG;
+  /* Once the message length is known, a record may not carry more. */
+  if (p->hs_end && (uint64_t)p->pos + len > p->hs_end) return SNI_EPROTO;
+  if (h->records == 0) h->record_version = rd16(r + 1);
+  if (h->n_record_list < SNI_CAP_RECORDS) {
+    h->record_versions[h->n_record_list] = rd16(r + 1);
+    h->record_lengths[h->n_record_list] = (uint16_t)len;
+    h->n_record_list++;
+  } else {
+    h->truncated |= SNI_TRUNC_RECORDS;
+  }
+  h->records++;
+  p->rec_left = len;
+  return 0;
+}
+
+static int check_limits(const sni_limits *l, uint32_t *max_hello,
+                        uint32_t *max_records) {
+  *max_hello = SNI_DEFAULT_MAX_HELLO;
+  *max_records = 0;
+  if (l) {
+    if (l->flags != 0) return SNI_EINVAL;
+    if (l->max_hello_len > (1u << 24) + 3u) return SNI_EINVAL;
+    if (l->max_hello_len) *max_hello = l->max_hello_len;
+    *max_records = l->max_records;
+  }
+  if (*max_records == 0) *max_records = *max_hello;
+  return 0;
+}
+
+int sni_parser_init(sni_parser *sp, sni_hello *out, const sni_limits *limits) {
+  if (!sp || !out) return SNI_EINVAL;
+  uint32_t mh, mr;
+  int rc = check_limits(limits, &mh, &mr);
+  if (rc) return rc;
+  parser_impl *p = (parser_impl *)(void *)sp;
+  memset(sp, 0, sizeof *sp);
+  memset(out, 0, sizeof *out);
+  p->out = out;
+  p->max_hello = mh;
+  p->max_records = mr;
+  return 0;
+}
+
+int sni_parser_feed(sni_parser *sp, const void *chunk, size_t len) {
+  if (!sp || (!chunk && len)) return SNI_EINVAL;
+  parser_impl *p = (parser_impl *)(void *)sp;
+  if (p->err) return p->err;
+  if (p->rstate == R_DONE) return 0;
+  if (!p->out) return SNI_EINVAL; /* never initialised */
+  const uint8_t *c = chunk, *e = c + len;
+  int rc = 0;
+  while (c < e) {
+    if (p->rec_left == 0) {
+      /* Record header: byte-wise on the first record so that ENOTTLS and
+       * ESSLV2 are decided as early as the bytes allow. */
+      uint32_t want = 5u - p->hdr_n;
+      uint32_t k = (size_t)(e - c) < want ? (uint32_t)(e - c) : want;
+      memcpy(p->hdr + p->hdr_n, c, k);
+      p->hdr_n = (uint8_t)(p->hdr_n + k);
+      c += k;
+      p->wire += k;
+      if (p->out->records == 0) {
+        rc = first_bytes_check(p->hdr, p->hdr_n);
+        if (rc) goto fail;
+      }
+      if (p->hdr_n < 5) break;
+      p->hdr_n = 0;
+      rc = record_header(p);
+      if (rc) goto fail;
+      continue;
+    }
+    size_t avail = (size_t)(e - c);
+    uint32_t k = avail < p->rec_left ? (uint32_t)avail : p->rec_left;
+    p->rec_left -= k; /* before hs_consume: it checks the record's remainder */
+    rc = hs_consume(p, c, k);
+    c += k;
+    p->wire += k;
+    if (rc) goto fail;
+    if (p->hs_end && p->pos == p->hs_end && p->state == HS_EXT_HDR) {
+      finish(p);
+      return (int)(c - (const uint8_t *)chunk);
+    }
+  }
+  return SNI_EAGAIN;
+fail:
+  p->err = rc;
+  return rc;
+}
+
+size_t sni_parser_need(const sni_parser *sp) {
+  if (!sp) return 0;
+  const parser_impl *p = (const parser_impl *)(const void *)sp;
+  if (p->err || p->rstate == R_DONE || !p->out) return 0;
+  /* Bytes of the message still to come: exact once its header is read,
+   * else the rest of the header plus the smallest possible body. */
+  size_t hs_rem = p->hs_end ? (size_t)(p->hs_end - p->pos)
+                            : (size_t)(4u - p->pos) + MIN_HELLO_BODY;
+  if (p->rec_left == 0) return (size_t)(5u - p->hdr_n) + hs_rem;
+  /* Every byte of the current record belongs to the hello. */
+  if (hs_rem <= p->rec_left) return p->rec_left;
+  return hs_rem + 5u;
+}
+
+int sni_parser_status(const sni_parser *sp) {
+  if (!sp) return SNI_EINVAL;
+  const parser_impl *p = (const parser_impl *)(const void *)sp;
+  if (p->err) return p->err;
+  if (p->rstate == R_DONE) return (int)p->wire;
+  return SNI_EAGAIN;
+}
+
+int sni_parse_ex(sni_hello *out, const void *buf, size_t len,
+                 const sni_limits *limits) {
+  if (!out || (!buf && len)) return SNI_EINVAL;
+  sni_parser p;
+  int rc = sni_parser_init(&p, out, limits);
+  if (rc) return rc;
+  rc = sni_parser_feed(&p, buf, len);
+  return rc;
+}
+
+int sni_parse(sni_hello *out, const void *buf, size_t len) {
+  return sni_parse_ex(out, buf, len, NULL);
+}
