@@ -17,6 +17,9 @@
 #include "sniroute.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 enum { R_HDR = 0, R_BODY, R_DONE };
 
@@ -74,7 +77,7 @@ typedef struct parser_impl {
   uint32_t copy_start;  /* position where the current copy began */
   uint32_t wire;        /* wire bytes consumed */
   uint32_t rec_left;    /* payload bytes left in the current record */
-  uint32_t ext_bloom_lo, ext_bloom_hi; /* cheap duplicate-extension filter */
+  uint64_t ext_bloom;   /* cheap duplicate-extension filter */
   uint16_t psk_ids;     /* identities seen, compared with binders */
   uint16_t psk_binders;
   uint8_t rstate;
@@ -105,9 +108,13 @@ static inline uint16_t rd16(const uint8_t *q) {
   return (uint16_t)((unsigned)q[0] << 8 | q[1]);
 }
 
-int sni_is_grease(uint16_t v) {
+/* Internal copy so the hot loops inline it even in the shared library,
+ * where the exported function could be interposed. */
+static inline int grease16(uint16_t v) {
   return (v & 0x0f0fu) == 0x0a0au && (v >> 8) == (v & 0xffu);
 }
+
+int sni_is_grease(uint16_t v) { return grease16(v); }
 
 int sni_alpn_get(const sni_hello *h, unsigned i, const uint8_t **name,
                  size_t *len) {
@@ -124,6 +131,37 @@ int sni_alpn_get(const sni_hello *h, unsigned i, const uint8_t **name,
   *name = h->alpn + off + 1;
   *len = h->alpn[off];
   return 0;
+}
+
+/* Copies n big-endian 16-bit values from src to host-order dst and returns
+ * nonzero if any is GREASE.  This loop carries most of a hello's list
+ * bytes (cipher suites, groups, signature algorithms), so on x86-64 it
+ * handles 8 values per step with SSE2 (always present there); the scalar
+ * loop is the reference and handles the tail. */
+static inline unsigned copy_be16(uint16_t *dst, const uint8_t *src, size_t n) {
+  unsigned g = 0;
+  size_t i = 0;
+#if defined(__SSE2__) && defined(__ORDER_LITTLE_ENDIAN__) && \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  const __m128i lowmask = _mm_set1_epi16(0x0f0f), pat = _mm_set1_epi16(0x0a0a);
+  __m128i any = _mm_setzero_si128();
+  for (; i + 8 <= n; i += 8) {
+    __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)(src + 2 * i));
+    __m128i sw = _mm_or_si128(_mm_slli_epi16(raw, 8), _mm_srli_epi16(raw, 8));
+    _mm_storeu_si128((__m128i *)(void *)(dst + i), sw);
+    /* GREASE: both bytes equal and each low nibble 0xa. */
+    __m128i same = _mm_cmpeq_epi16(raw, sw);
+    __m128i nib = _mm_cmpeq_epi16(_mm_and_si128(raw, lowmask), pat);
+    any = _mm_or_si128(any, _mm_and_si128(same, nib));
+  }
+  g = (unsigned)_mm_movemask_epi8(any) != 0;
+#endif
+  for (; i < n; i++) {
+    uint16_t v = rd16(src + 2 * i);
+    dst[i] = v;
+    g |= (unsigned)grease16(v);
+  }
+  return g;
 }
 
 /* ---- list plumbing ------------------------------------------------------ */
@@ -157,54 +195,87 @@ static const list_desc lists[L_COUNT] = {
 
 /* ---- server name classification ---------------------------------------- */
 
+/* Character classes for host names: OK = allowed in a label; DIGIT;
+ * ALPHA (letters, '-' and '_': what makes a label not all-digit); UPPER is
+ * 0x20, the bit that lowercases an ASCII letter; DOT; COLON (IPv6
+ * literal); BAD (not allowed in a host name). */
+enum { C_OK = 1, C_DIGIT = 2, C_DOT = 4, C_COLON = 8, C_ALPHA = 16,
+       C_UPPER = 32, C_BAD = 64 };
+static const uint8_t name_class[256] = {
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 17,  4, 64,
+     3,  3,  3,  3,  3,  3,  3,  3,  3,  3, 72, 64, 64, 64, 64, 64,
+    64, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49,
+    49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 64, 64, 64, 64, 17,
+    64, 17, 17, 17, 17, 17, 17, 17, 17, 17, 17, 17, 17, 17, 17, 17,
+    17, 17, 17, 17, 17, 17, 17, 17, 17, 17, 17, 64, 64, 64, 64, 64,
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
+};
+
+/* 1 if s[0..n) is a dotted quad of decimal octets (only called on names made
+ * of digits and dots). */
+static int dotted_quad(const char *s, size_t n) {
+  unsigned parts = 0, digits = 0, octet = 0;
+  for (size_t i = 0; i <= n; i++) {
+    if (i == n || s[i] == '.') {
+      if (digits == 0 || octet > 255) return 0;
+      parts++;
+      digits = octet = 0;
+    } else if (++digits > 3) {
+      return 0;
+    } else {
+      octet = octet * 10u + (unsigned)(s[i] - '0');
+    }
+  }
+  return parts == 4;
+}
+
 /* Fills sni_normalized and name_flags from sni.  Deliberately byte-based
  * and locale-free: lowercasing is ASCII only, and anything outside LDH
  * (plus '_', which real deployments use) marks the name as not a host name
- * instead of failing the parse, so the router can send it to no_sni. */
+ * instead of failing the parse, so the router can send it to no_sni.
+ * One table lookup per byte; label rules are checked at the dots only. */
 static void classify_name(sni_hello *h) {
   size_t n = h->sni_len;
   const char *s = h->sni;
+  char *lo = h->sni_normalized;
   unsigned flags = 0;
   if (n > 0 && s[n - 1] == '.') {
     flags |= SNI_NAME_TRAILING_DOT;
     n--;
   }
-  size_t label = 0, labels = 0, digits_in_label = 0, dq_ok = 1;
-  unsigned octet = 0;
+  unsigned acc = 0;
   int bad = (n == 0 || n > 253);
+  size_t label_start = 0;
   for (size_t i = 0; i < n; i++) {
     unsigned char ch = (unsigned char)s[i];
-    char lc = (char)((ch >= 'A' && ch <= 'Z') ? ch + 32 : ch);
-    h->sni_normalized[i] = lc;
-    if (ch == '.') {
-      if (label == 0) bad = 1;
-      if (digits_in_label != label || label == 0) dq_ok = 0;
-      labels++;
-      label = 0;
-      digits_in_label = 0;
-      octet = 0;
-      continue;
+    unsigned k = name_class[ch];
+    lo[i] = (char)(ch | (k & C_UPPER));
+    acc |= k;
+    if (k & C_DOT) {
+      if (i == label_start || i - label_start > 63) bad = 1;
+      label_start = i + 1;
     }
-    if (ch == ':') flags |= SNI_NAME_IP_LITERAL;
-    if (ch >= '0' && ch <= '9') {
-      digits_in_label++;
-      octet = octet * 10u + (unsigned)(ch - '0');
-      if (octet > 255 || digits_in_label > 3) dq_ok = 0;
-    } else if (!((lc >= 'a' && lc <= 'z') || ch == '-' || ch == '_')) {
-      bad = 1;
-    }
-    label++;
-    if (label > 63) bad = 1;
   }
-  /* The last label: empty means "a..", "" or ".". */
-  if (label == 0) bad = 1;
-  if (digits_in_label != label || label == 0) dq_ok = 0;
-  labels++;
-  if (dq_ok && labels == 4) flags |= SNI_NAME_IP_LITERAL;
+  if (n == label_start || n - label_start > 63) bad = 1;
+  if (acc & C_BAD) bad = 1;
+  if (acc & C_COLON) flags |= SNI_NAME_IP_LITERAL;
+  if (!(acc & C_ALPHA) && dotted_quad(s, n)) flags |= SNI_NAME_IP_LITERAL;
   /* No TLD is all digits, so such a name can only be an address or junk. */
-  if (label > 0 && digits_in_label == label) bad = 1;
+  int last_alpha = 0;
+  for (size_t i = label_start; i < n; i++)
+    last_alpha |= (name_class[(unsigned char)s[i]] & C_ALPHA) != 0;
+  if (!last_alpha) bad = 1;
   if (bad || (flags & SNI_NAME_IP_LITERAL)) flags |= SNI_NAME_NOT_HOSTNAME;
-  h->sni_normalized[n] = '\0';
+  lo[n] = '\0';
   h->sni_normalized_len = (uint16_t)n;
   h->name_flags = (uint8_t)flags;
 }
@@ -217,11 +288,9 @@ static void classify_name(sni_hello *h) {
  * so a duplicate among those is caught only by the interpreted-type check
  * (see the header). */
 static int ext_is_duplicate(parser_impl *p, uint16_t type) {
-  unsigned b = (unsigned)(type ^ (type >> 6) ^ (type >> 12)) & 63u;
-  uint32_t *word = b < 32 ? &p->ext_bloom_lo : &p->ext_bloom_hi;
-  uint32_t bit = 1u << (b & 31u);
-  if (!(*word & bit)) {
-    *word |= bit;
+  uint64_t bit = (uint64_t)1 << ((type ^ (type >> 6)) & 63u);
+  if (!(p->ext_bloom & bit)) {
+    p->ext_bloom |= bit;
     return 0;
   }
   const sni_hello *h = p->out;
@@ -234,7 +303,7 @@ static void finish(parser_impl *p) {
   sni_hello *h = p->out;
   uint16_t maxv = 0;
   for (unsigned i = 0; i < h->n_versions; i++)
-    if (!sni_is_grease(h->versions[i]) && h->versions[i] > maxv)
+    if (!grease16(h->versions[i]) && h->versions[i] > maxv)
       maxv = h->versions[i];
   h->max_version = maxv ? maxv : h->legacy_version;
   h->wire_len = p->wire;
@@ -369,7 +438,7 @@ static int hs_consume(parser_impl *p, const uint8_t *b, size_t n) {
       } else {
         h->truncated |= SNI_TRUNC_EXTENSIONS;
       }
-      if (sni_is_grease(type)) h->grease = 1;
+      if (grease16(type)) h->grease = 1;
       p->ext_end = start + len;
       switch (type) {
       case 0:
@@ -457,22 +526,35 @@ static int hs_consume(parser_impl *p, const uint8_t *b, size_t n) {
     case HS_LIST16: {
       const list_desc *d = &lists[p->list];
       uint16_t *arr = (uint16_t *)(void *)((uint8_t *)h + d->off16);
-      uint8_t *cnt = (uint8_t *)h + d->offn;
+      uint8_t *cntp = (uint8_t *)h + d->offn;
+      /* Bulk path: whole items in this run, counted in locals because
+       * every store through the uint8_t count would otherwise alias the
+       * whole struct and force reloads. */
+      if (p->tmp_n == 0) {
+        size_t items = (size_t)(p->l1_end - POS()) / 2u;
+        if (items > (size_t)(e - c) / 2u) items = (size_t)(e - c) / 2u;
+        size_t cnt = *cntp, room = d->cap - cnt;
+        size_t store = items < room ? items : room;
+        unsigned g = copy_be16(arr + cnt, c, store);
+        for (size_t i = store; i < items; i++)
+          g |= (unsigned)grease16(rd16(c + 2 * i));
+        if (store < items) h->truncated |= d->trunc;
+        *cntp = (uint8_t)(cnt + store);
+        if (g && d->grease) h->grease = 1;
+        c += 2 * items;
+      }
+      /* An item split across chunks or records. */
       while (POS() < p->l1_end) {
-        uint16_t v;
-        if (p->tmp_n == 0 && e - c >= 2) {
-          v = rd16(c);
-          c += 2;
-        } else {
-          FETCH(2, p->l1_end);
-          v = rd16(q);
-        }
-        if (*cnt < d->cap)
-          arr[(*cnt)++] = v;
+        FETCH(2, p->l1_end);
+        uint16_t v = rd16(q);
+        if (*cntp < d->cap)
+          arr[(*cntp)++] = v;
         else
           h->truncated |= d->trunc;
-        if (d->grease && sni_is_grease(v)) h->grease = 1;
+        if (d->grease && grease16(v)) h->grease = 1;
+        if (p->tmp_n == 0 && e - c >= 2) break; /* back to the bulk path */
       }
+      if (POS() < p->l1_end) break; /* re-enter this state */
       p->state = p->next;
       break;
     }
@@ -798,6 +880,7 @@ int sni_parser_feed(sni_parser *sp, const void *chunk, size_t len) {
   if (p->err) return p->err;
   if (p->rstate == R_DONE) return 0;
   if (!p->out) return SNI_EINVAL; /* never initialised */
+  if (len == 0) return SNI_EAGAIN; /* NULL + 0 below would be UB */
   const uint8_t *c = chunk, *e = c + len;
   int rc = 0;
   while (c < e) {
