@@ -78,6 +78,7 @@ typedef struct parser_impl {
   uint32_t wire;        /* wire bytes consumed */
   uint32_t rec_left;    /* payload bytes left in the current record */
   uint64_t ext_bloom;   /* cheap duplicate-extension filter */
+  uint16_t ext_known;   /* interpreted extension types seen */
   uint16_t psk_ids;     /* identities seen, compared with binders */
   uint16_t psk_binders;
   uint8_t rstate;
@@ -309,12 +310,38 @@ static void classify_name(sni_hello *h) {
 
 /* ---- the handshake layer ------------------------------------------------ */
 
-/* Duplicate detection: a 64-bit filter over the type answers "certainly
- * new" for nearly every extension, and only a filter hit pays for a scan
- * of the recorded types.  Types past SNI_CAP_EXTENSIONS are not recorded,
- * so a duplicate among those is caught only by the interpreted-type check
- * (see the header). */
+/* Duplicate detection.  The types the parser interprets get one exact bit
+ * each.  For the others a 64-bit filter answers "certainly new" for nearly
+ * every extension, and only a filter hit pays for a scan of the recorded
+ * types; types past SNI_CAP_EXTENSIONS are not recorded, so a duplicate
+ * among those uninterpreted ones goes unnoticed (see the header). */
+static int known_bit(uint16_t type) {
+  switch (type) {
+  case 0: return 0;
+  case 10: return 1;
+  case 11: return 2;
+  case 13: return 3;
+  case 16: return 4;
+  case 34: return 5;
+  case 35: return 6;
+  case 41: return 7;
+  case 42: return 8;
+  case 43: return 9;
+  case 50: return 10;
+  case 51: return 11;
+  case 0xfe0d: return 12;
+  default: return -1;
+  }
+}
+
 static int ext_is_duplicate(parser_impl *p, uint16_t type) {
+  int kb = known_bit(type);
+  if (kb >= 0) {
+    uint16_t bit = (uint16_t)(1u << kb);
+    if (p->ext_known & bit) return 1;
+    p->ext_known |= bit;
+    return 0;
+  }
   uint64_t bit = (uint64_t)1 << ((type ^ (type >> 6)) & 63u);
   if (!(p->ext_bloom & bit)) {
     p->ext_bloom |= bit;
