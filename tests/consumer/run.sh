@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Install sniroute into a scratch prefix and build a consumer with
+# find_package, with pkg-config, and via add_subdirectory.
+# usage: run.sh SOURCE_DIR
+set -euo pipefail
+src=$1
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+vec="$src/tests/vectors/001-openssl-default/hello.bin"
+want="ok test-tcp-proxy.example.com"
+
+cmake -S "$src" -B "$work/lib" -DSNIROUTE_BUILD_TESTS=OFF -DSNIROUTE_INSTALL=ON \
+  -DCMAKE_INSTALL_PREFIX="$work/prefix" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$work/lib" -j2 >/dev/null
+cmake --install "$work/lib" >/dev/null
+
+# 1. find_package
+cmake -S "$here" -B "$work/pkg" -DMODE=package -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
+cmake --build "$work/pkg" >/dev/null
+got=$("$work/pkg/consumer" "$vec"); [ "$got" = "$want" ] || { echo "find_package: $got"; exit 1; }
+echo "find_package: ok"
+
+# 2. pkg-config
+libdir=$(ls -d "$work"/prefix/lib*/pkgconfig | head -n 1)
+PKG_CONFIG_PATH=$libdir
+export PKG_CONFIG_PATH
+cc -std=c11 "$here/main.c" -o "$work/pc-consumer" $(pkg-config --cflags sniroute) \
+  $(pkg-config --libs sniroute) -Wl,-rpath,"$(pkg-config --variable=libdir sniroute)"
+got=$("$work/pc-consumer" "$vec"); [ "$got" = "$want" ] || { echo "pkg-config: $got"; exit 1; }
+echo "pkg-config: ok"
+
+# 3. add_subdirectory
+cmake -S "$here" -B "$work/sub" -DMODE=subdir -DSNIROUTE_SOURCE="$src" >/dev/null
+cmake --build "$work/sub" >/dev/null
+got=$("$work/sub/consumer" "$vec"); [ "$got" = "$want" ] || { echo "add_subdirectory: $got"; exit 1; }
+echo "add_subdirectory: ok"
