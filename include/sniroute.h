@@ -90,7 +90,8 @@ SNI_EXTERN const char *sni_version_string(void);
   XX(EPATTERN, -11, "invalid route pattern")                                  \
   XX(ECONFLICT,-12, "conflicting routes")                                     \
   XX(ENOSPC,   -13, "output buffer too small")                                \
-  XX(ENOENT,   -14, "no such entry")
+  XX(ENOENT,   -14, "no such entry")                                        \
+  XX(EBADMSG,  -15, "malformed hand-off message")
 
 typedef enum sni_errno {
 #define SNI_ERRNO_GEN_(name, val, msg) SNI_##name = (val),
@@ -318,8 +319,9 @@ typedef struct sni_parser {
 /*
  * One-shot parse of the first bytes of a stream.
  *
- *   out  receives the ClientHello (always fully overwritten; on error it
- *        holds what was parsed before the error).
+ *   out  receives the ClientHello (fully overwritten unless the result is
+ *        SNI_EINVAL; on other errors it holds what was parsed before the
+ *        error).
  *   buf  len bytes from the start of the stream; may hold more than the
  *        hello (those bytes are not read).
  *
@@ -375,7 +377,324 @@ SNI_EXTERN size_t sni_parser_need(const sni_parser *p);
  */
 SNI_EXTERN int sni_parser_status(const sni_parser *p);
 
-/* @@SNI_ROUTER_API@@ */
+/* ==========================================================================
+ *  Routing
+ * ==========================================================================
+ *
+ * A router maps a server name (plus the client's ALPN list) to an opaque
+ * `void *target` of the caller's.  Its life has two phases:
+ *
+ *   1. Build: sni_router_create(), then any number of sni_router_add(),
+ *      sni_router_add_special() or sni_router_load_map*(), then
+ *      sni_router_compile().  Building allocates, through the caller's
+ *      sni_allocator if one was given (else malloc/free), and is for one
+ *      thread at a time.
+ *   2. Frozen: after a successful sni_router_compile() the router is
+ *      read-only.  sni_router_match() and sni_router_match_hello() never
+ *      allocate, take no lock, make no system call, and are safe from any
+ *      number of threads at once, as long as the router was published to
+ *      them with a happens-before edge (thread creation, a mutex, or an
+ *      sni_router_slot, below) and is not freed while they run.
+ *
+ * Semantics (nginx `map` with `hostnames`, made exact):
+ *
+ *  | # | rule                                                               |
+ *  |---|--------------------------------------------------------------------|
+ *  | 1 | Names and patterns are compared in ASCII lowercase with one        |
+ *  |   | trailing dot removed ("WWW.A.com." is "www.a.com").                |
+ *  | 2 | Patterns are A-labels: a byte >= 0x80 in a pattern is refused      |
+ *  |   | (SNI_EPATTERN, "write IDN names as A-labels (xn--...)").  Bytes    |
+ *  |   | allowed: a-z A-Z 0-9 - _ . and '*' as below.  Labels are 1..63     |
+ *  |   | bytes, names at most 253 bytes (after the trailing dot is gone).   |
+ *  | 3 | `www.a.com`: exactly that name.                                    |
+ *  | 4 | `*.a.com`: any name with one or more labels before `a.com`         |
+ *  |   | (`x.a.com`, `x.y.a.com`), not `a.com` itself.                      |
+ *  | 5 | `.a.com`: `a.com` itself and every name under it.                  |
+ *  | 6 | `www.a.*`: tail wildcard, `www.a.` followed by one or more labels  |
+ *  |   | (`www.a.com`, `www.a.co.uk`), not `www.a`.                         |
+ *  | 7 | `*` stands only as a whole first or last label, never both, never  |
+ *  |   | alone: `*a.com`, `a.*.com`, `*`, `*.a.*` are SNI_EPATTERN.         |
+ *  | 8 | Order for a name, first hit wins: (a) the exact pattern; (b) the   |
+ *  |   | wildcard suffixes from the longest to the shortest, where `*.s`    |
+ *  |   | and `.s` at the same suffix s are one level (for the name s itself |
+ *  |   | only `.s` applies); (c) the tail wildcards from the longest to the |
+ *  |   | shortest; (d) the default route.                                   |
+ *  | 9 | ALPN: a route may carry a set of ALPN protocol names.  At each     |
+ *  |   | level the client's ALPN list is walked in the client's order and   |
+ *  |   | the first protocol that a route of that level names wins; if none  |
+ *  |   | does, that level's route without ALPN; if the level has neither,   |
+ *  |   | the next level.  E.g. `.a.com alpn=acme-tls/1 -> acme` and         |
+ *  |   | `.a.com -> web`: an acme-tls/1 client gets acme, others get web.   |
+ *  |10 | no_sni: no server_name, an empty one, an IP literal, or a name     |
+ *  |   | that is not a valid host name (SNI_NAME_NOT_HOSTNAME: a byte       |
+ *  |   | outside [A-Za-z0-9-_.], an empty label as in `a..b`, a label over  |
+ *  |   | 63 bytes, over 253 bytes, an all-digit last label), and SSLv2      |
+ *  |   | hellos.  Such names never reach the name patterns.                 |
+ *  |11 | not_tls: the parse result was SNI_ENOTTLS.                         |
+ *  |12 | default: everything else that matched nothing.  no_sni and not_tls |
+ *  |   | fall back to default when they are unset (or when they carry only  |
+ *  |   | ALPN-qualified routes and none applies).  Special routes may carry |
+ *  |   | ALPN sets too, resolved like any level (rule 9).                   |
+ *  |13 | Conflicts are build errors (SNI_ECONFLICT, message names both      |
+ *  |   | patterns): two routes of one level without ALPN (the same pattern  |
+ *  |   | twice, or `*.s` and `.s` both without ALPN), or one ALPN protocol  |
+ *  |   | named by two routes of one level (`.s alpn=h2` twice, or `*.s      |
+ *  |   | alpn=h2` and `.s alpn=h2`).  `a.com` with `.a.com` is no conflict: |
+ *  |   | the exact route wins for `a.com` (rule 8).                         |
+ *
+ * Since rule 10 sends an all-digit last label to no_sni, a pattern whose
+ * matching names would all end in one (`1.2.3.4`, `*.10`) can never match
+ * and is refused with SNI_EPATTERN.
+ */
+
+/* Allocation functions for building.  alloc returns memory aligned for any
+ * object type, or NULL on failure; free receives the size that was
+ * allocated.  Passing NULL for an sni_allocator means malloc/free. */
+typedef struct sni_allocator {
+  void *(*alloc)(void *ctx, size_t size);
+  void  (*free)(void *ctx, void *p, size_t size);
+  void *ctx;
+} sni_allocator;
+
+typedef struct sni_router sni_router;
+
+/* Which rule produced a match (a positive return of the match functions);
+ * DEFAULT, NO_SNI and NOT_TLS also select a special route. */
+typedef enum sni_route_kind {
+  SNI_ROUTE_EXACT    = 1, /* `www.a.com`                                 */
+  SNI_ROUTE_WILDCARD = 2, /* `*.a.com` or `.a.com`                       */
+  SNI_ROUTE_TAIL     = 3, /* `www.a.*`                                   */
+  SNI_ROUTE_DEFAULT  = 4,
+  SNI_ROUTE_NO_SNI   = 5,
+  SNI_ROUTE_NOT_TLS  = 6
+} sni_route_kind;
+
+/*
+ * Create an empty router in the build phase.  a is copied (NULL = malloc
+ * and free).  Stores the router in *out and returns 0; SNI_EINVAL for NULL
+ * out or an allocator missing alloc or free; SNI_ENOMEM.  The caller owns
+ * the router and frees it with sni_router_free().  Thread-safe.
+ */
+SNI_EXTERN int sni_router_create(sni_router **out, const sni_allocator *a);
+
+/*
+ * Add a route: names matching pattern (see the semantics table) go to
+ * target.  alpn is NULL (n_alpn 0: a route for any ALPN) or n_alpn
+ * NUL-terminated protocol names of 1..255 bytes each, making the route
+ * apply only to clients offering one of them.  A protocol listed twice in
+ * one call counts once.  pattern and alpn are copied; target is stored as
+ * is and never dereferenced (NULL is a valid target).
+ *
+ * Returns 0; SNI_EPATTERN for an invalid pattern (sni_router_errmsg()
+ * names it and the reason); SNI_EINVAL for a NULL r or pattern, a NULL or
+ * empty or over-long ALPN name, or a router that is already compiled;
+ * SNI_ENOMEM.  Conflicts are found by sni_router_compile().  A failed add
+ * leaves the router as it was.
+ */
+SNI_EXTERN int sni_router_add(sni_router *r, const char *pattern,
+                              const char *const *alpn, size_t n_alpn,
+                              void *target);
+
+/*
+ * Set a special route: which is SNI_ROUTE_DEFAULT, SNI_ROUTE_NO_SNI or
+ * SNI_ROUTE_NOT_TLS; alpn, n_alpn and target as for sni_router_add().  A
+ * special route may be set several times with disjoint ALPN sets (and at
+ * most once without).  Returns 0, SNI_EINVAL (bad which, arguments as for
+ * sni_router_add()), SNI_ENOMEM.
+ */
+SNI_EXTERN int sni_router_add_special(sni_router *r, sni_route_kind which,
+                                      const char *const *alpn, size_t n_alpn,
+                                      void *target);
+
+/*
+ * Map files.  One route per line:
+ *
+ *     PATTERN  TARGET  [alpn=PROTO,PROTO,...]     # comment
+ *
+ * Fields are separated by spaces or tabs; `#` at the start of a field
+ * starts a comment up to the end of the line; blank lines are skipped;
+ * "\r\n" line ends are accepted.  PATTERN is a name pattern or one of the
+ * words `default`, `no_sni`, `not_tls` (to route the host name "default",
+ * write `default.`).  TARGET is any run of non-blank bytes.
+ *
+ * resolve turns TARGET into the caller's target: it receives ctx, the
+ * TARGET bytes (NUL-terminated, valid during the call only), their length
+ * and the 1-based line number, stores a target in *out and returns 0, or
+ * returns a negative SNI_E* code that aborts the load.  With resolve NULL
+ * the target is a `const char *` copy of TARGET owned by the router (valid
+ * until sni_router_free()).
+ *
+ * Returns the number of routes added (>= 0); on error a negative code
+ * (SNI_EPATTERN, SNI_EINVAL for a malformed line, resolve's code,
+ * SNI_ENOMEM), with sni_router_errmsg() naming the line and the reason.
+ * Routes of lines before the bad one stay added.  Conflicts between lines
+ * are reported by sni_router_compile(), also with line numbers.
+ */
+typedef int (*sni_map_resolve_fn)(void *ctx, const char *target, size_t len,
+                                  unsigned line, void **out);
+
+/* Load len bytes of map-file text (need not be NUL-terminated). */
+SNI_EXTERN int sni_router_load_map(sni_router *r, const char *text,
+                                   size_t len, sni_map_resolve_fn resolve,
+                                   void *ctx);
+/* Read the file at path with stdio and load it; SNI_ESYS (errno set) when
+ * it cannot be read. */
+SNI_EXTERN int sni_router_load_map_file(sni_router *r, const char *path,
+                                        sni_map_resolve_fn resolve,
+                                        void *ctx);
+
+/*
+ * Freeze the router: build the lookup tables and release the build data.
+ * Returns 0; SNI_ECONFLICT (sni_router_errmsg() names both routes and
+ * their lines), SNI_ENOMEM, SNI_EINVAL (NULL r, already compiled).  After
+ * a failure the router can only be freed.
+ */
+SNI_EXTERN int sni_router_compile(sni_router *r);
+
+/*
+ * Detail of the last failure of a build function on r: pattern, line and
+ * reason, e.g. "line 3: pattern 'a.*.com': '*' may stand only as a whole
+ * first or last label".  Never NULL ("" when none, or r is NULL); valid
+ * until the next build call on r.  Not for use during concurrent builds.
+ */
+SNI_EXTERN const char *sni_router_errmsg(const sni_router *r);
+
+/*
+ * Route a bare server name.  name: len bytes as a client would send them
+ * (any case, optional trailing dot; NULL with len 0, or len 0, means "no
+ * server_name").  alpn: the client's ALPN list packed as on the wire (a
+ * length byte, then that many bytes, repeated: the format of
+ * sni_hello.alpn), alpn_len bytes, NULL/0 for none.
+ *
+ * Stores the target in *target and returns the sni_route_kind that
+ * matched (> 0).  Returns SNI_ENOENT (and stores NULL) when nothing
+ * matched and no default applies; SNI_EINVAL for NULL r or target, a
+ * router not compiled, NULL name with len > 0, or a malformed ALPN list.
+ * Never allocates, no lock, no system call; thread-safe on a compiled
+ * router.  Cost grows with the number of labels of name, not with the
+ * number of routes.
+ */
+SNI_EXTERN int sni_router_match(const sni_router *r, const char *name,
+                                size_t len, const uint8_t *alpn,
+                                size_t alpn_len, void **target);
+
+/*
+ * Route a parsed ClientHello.  parse_result is what sni_parse() (or
+ * sni_parser_feed()/sni_parser_status()) returned for h: >= 0 means h is a
+ * complete hello and is routed by its server name (h->sni_normalized,
+ * h->name_flags) and ALPN list (rules 1-12); SNI_ENOTTLS selects not_tls;
+ * SNI_ESSLV2 (or h->sslv2) selects no_sni.  Other errors (SNI_EAGAIN,
+ * SNI_EPROTO, SNI_E2BIG, ...) are returned unchanged with *target NULL:
+ * the caller decides what a broken hello deserves.  h may be NULL when
+ * parse_result is SNI_ENOTTLS.  Returns as sni_router_match().  Never
+ * allocates, no lock, no system call; thread-safe on a compiled router.
+ */
+SNI_EXTERN int sni_router_match_hello(const sni_router *r, const sni_hello *h,
+                                      int parse_result, void **target);
+
+/* Sizes of a compiled router. */
+typedef struct sni_router_stats {
+  size_t routes;      /* routes added, special ones included            */
+  size_t entries;     /* distinct (kind, name) entries in the table     */
+  size_t bytes;       /* memory held by the compiled router             */
+  size_t name_bytes;  /* of which name bytes (each stored once)          */
+} sni_router_stats;
+
+/* Fill *st.  Returns 0, or SNI_EINVAL for NULL arguments or a router not
+ * compiled.  Thread-safe on a compiled router. */
+SNI_EXTERN int sni_router_get_stats(const sni_router *r, sni_router_stats *st);
+
+/* Free r and everything it owns (NULL is fine).  Targets are the caller's
+ * and are not touched, except target strings made by the map loader.  No
+ * reader may be using r. */
+SNI_EXTERN void sni_router_free(sni_router *r);
+
+/* --------------------------------------------------------------------------
+ *  Swapping routers at run time
+ * --------------------------------------------------------------------------
+ *
+ * An sni_router_slot holds the current router.  Reader threads bracket
+ * each use with sni_router_slot_enter() / sni_router_slot_exit(); a writer
+ * installs a new router with sni_router_slot_swap(), which returns the old
+ * one only after every reader that could have obtained it has exited, so
+ * the writer can then free it.  Nothing is freed under a reader.
+ *
+ * How: readers never lock.  enter reads the slot's epoch parity p,
+ * increments reader counter [p] (one of several cache-line sized stripes,
+ * picked from the guard's address so threads rarely share a line) and then
+ * loads the router pointer; exit decrements the same counter.  swap
+ * exchanges the pointer, waits until the counters of the other parity
+ * drain, flips the parity so new readers count elsewhere, and waits until
+ * the counters of the old parity drain.  A reader that loaded the old
+ * pointer incremented its counter before that load, so it is waited for;
+ * a reader that increments after the writer looked will load the new
+ * pointer.  Readers cannot starve the writer: after the flip no new
+ * reader uses the parity being drained.  All operations are sequentially
+ * consistent C11 atomics.
+ *
+ *     // reader thread, per connection
+ *     sni_router_guard g;
+ *     const sni_router *rt = sni_router_slot_enter(slot, &g);
+ *     void *t = NULL;
+ *     sni_router_match_hello(rt, &hello, rc, &t);
+ *     ... use t (see below) ...
+ *     sni_router_slot_exit(slot, &g);
+ *
+ *     // writer thread, on reload
+ *     sni_router *fresh, *old;
+ *     ... build and compile fresh ...
+ *     sni_router_slot_swap(slot, fresh, &old);   // waits for readers
+ *     sni_router_free(old);
+ *
+ * Targets belong to the caller.  If they live only as long as the router
+ * that names them (as the map loader's strings do), use them before
+ * sni_router_slot_exit() or keep your own reference counts.
+ */
+typedef struct sni_router_slot sni_router_slot;
+
+/* A reader's ticket, on the reader's stack.  Fields are private. */
+typedef struct sni_router_guard {
+  const sni_router *router; /* what enter returned                      */
+  unsigned sni_private_;
+} sni_router_guard;
+
+/*
+ * Create a slot holding initial (a compiled router, or NULL).  a as for
+ * sni_router_create().  Returns 0, SNI_EINVAL (NULL out, bad allocator, an
+ * uncompiled router), SNI_ENOMEM.  The slot does not own the routers.
+ */
+SNI_EXTERN int sni_router_slot_create(sni_router_slot **out,
+                                      sni_router *initial,
+                                      const sni_allocator *a);
+
+/*
+ * Enter a read-side section and return the current router (NULL if the
+ * slot holds none); it stays valid until sni_router_slot_exit() with the
+ * same guard.  Lock-free (two atomic increments/loads), never allocates,
+ * no system call.  Sections may not nest on the same guard; a thread may
+ * hold several guards.  Any number of threads may call this at once.
+ */
+SNI_EXTERN const sni_router *sni_router_slot_enter(sni_router_slot *s,
+                                                   sni_router_guard *g);
+
+/* Leave the section begun by sni_router_slot_enter() with g.  The router
+ * may be freed by a writer afterwards.  Lock-free, thread-safe. */
+SNI_EXTERN void sni_router_slot_exit(sni_router_slot *s, sni_router_guard *g);
+
+/*
+ * Install next (a compiled router, or NULL) and wait until no reader can
+ * still be using the previous router, which is then stored in *old (may be
+ * NULL; the caller frees it).  Concurrent swaps on one slot are serialised
+ * (a writer may spin/yield, readers never do).  Must not be called from
+ * inside a read-side section of the same slot (it would wait for itself).
+ * Returns 0, or SNI_EINVAL (NULL s or old, next not compiled).
+ */
+SNI_EXTERN int sni_router_slot_swap(sni_router_slot *s, sni_router *next,
+                                    sni_router **old);
+
+/* Free the slot (NULL is fine); no reader or writer may be using it.  The
+ * router it holds is not freed: fetch it first with a swap to NULL. */
+SNI_EXTERN void sni_router_slot_free(sni_router_slot *s);
 
 /* ==========================================================================
  *  Peeking at a socket (POSIX)
@@ -478,6 +797,105 @@ SNI_EXTERN int sni_peek_ex(int fd, void *buf, size_t cap, sni_hello *out,
  */
 SNI_EXTERN int sni_peek_wait(int fd, void *buf, size_t cap, sni_hello *out,
                              int timeout_ms);
+
+/* ==========================================================================
+ *  Handing connections to another process (POSIX)
+ * ==========================================================================
+ *
+ * A dispatcher that owns a shared port (443) can peek at each connection,
+ * route it, and pass the accepted socket itself to the local server
+ * process registered for the route.  The server then owns a plain TCP
+ * socket: getpeername() gives the client's real address, the ClientHello
+ * is still the first thing to read, and no byte is relayed, so there is
+ * neither a second hop nor PROXY-protocol plumbing.
+ *
+ * Protocol, over a Unix SOCK_SEQPACKET socket (message boundaries kept):
+ *
+ *   server -> dispatcher  once, first:  'R' "SNH1" NAME  (registration)
+ *   dispatcher -> server  per connection: 'H' MSG, with exactly one
+ *                         descriptor attached (SCM_RIGHTS)
+ *
+ * NAME (1..SNI_HANDOFF_MAX_NAME bytes) says which route the server takes;
+ * MSG (0..SNI_HANDOFF_MAX_MSG bytes) is the dispatcher's, e.g. the server
+ * name it routed by.  A server may register for several names on several
+ * channels, several servers may register one name; what a dispatcher does
+ * with that is its policy.  End of a channel = end of the registration.
+ *
+ * Delivery.  Once sni_handoff_send() returns 0 the descriptor is queued in
+ * the channel; the sender still owns its own copy and normally closes it.
+ * If the receiving process dies before it receives a queued descriptor,
+ * the kernel closes it, and the client sees its connection reset: a clean
+ * failure, never a hang.  A sender that must not lose connections across
+ * server restarts keeps them until a live channel takes them (see
+ * examples/dispatch.c).
+ *
+ * All descriptors these functions create are close-on-exec; SIGPIPE is
+ * never raised (MSG_NOSIGNAL; on systems without it, ignore SIGPIPE).
+ * Linux and the BSDs; not macOS (no SOCK_SEQPACKET for Unix sockets).
+ */
+#define SNI_HANDOFF_MAX_NAME 255
+#define SNI_HANDOFF_MAX_MSG 1024
+
+/*
+ * Dispatcher: create the listening channel socket at path (backlog <= 0:
+ * 16).  A socket file left by a dead process is replaced; one that a live
+ * process answers is not (SNI_ESYS, errno EADDRINUSE; the live process
+ * sees that probe as a connection that ends without registering).  Returns the
+ * listening descriptor (>= 0), SNI_EINVAL (NULL or too long a path),
+ * SNI_ESYS.  The caller unlinks path when done.
+ */
+SNI_EXTERN int sni_handoff_listen(const char *path, int backlog);
+
+/*
+ * Dispatcher: accept one server on listener and read its registration,
+ * waiting at most timeout_ms for it (< 0: no limit).  Stores the name,
+ * NUL-terminated, in name (cap bytes) and returns the channel descriptor
+ * (>= 0) to pass connections on with sni_handoff_send().  Errors (the
+ * accepted socket is closed): SNI_ETIMEDOUT, SNI_EOF (closed without
+ * registering), SNI_EBADMSG (not a registration), SNI_ENOSPC (name does
+ * not fit), SNI_ESYS, SNI_EINVAL (NULL name, cap 0).  Blocks in accept()
+ * unless listener is non-blocking (then SNI_ESYS, errno EAGAIN).
+ */
+SNI_EXTERN int sni_handoff_accept(int listener, char *name, size_t cap,
+                                  int timeout_ms);
+
+/*
+ * Server: connect to the dispatcher at path and register for name (a
+ * NUL-terminated string of 1..SNI_HANDOFF_MAX_NAME bytes).  Returns the
+ * channel descriptor (>= 0) to call sni_handoff_recv() on; SNI_EINVAL,
+ * SNI_ESYS (errno ENOENT or ECONNREFUSED: no dispatcher there yet).
+ * A dispatcher that does not know name may close the channel: the next
+ * sni_handoff_recv() then returns SNI_EOF.
+ */
+SNI_EXTERN int sni_handoff_register(const char *path, const char *name);
+
+/*
+ * Dispatcher: pass fd (any descriptor, normally an accepted TCP socket
+ * with its ClientHello still unread) with len bytes of msg over channel.
+ * Returns 0; SNI_EAGAIN when channel is non-blocking and its queue is full
+ * (the server is behind; nothing was sent); SNI_ESYS (errno EPIPE or
+ * ECONNRESET: the server is gone); SNI_EINVAL (fd < 0, NULL msg with
+ * len > 0, len > SNI_HANDOFF_MAX_MSG).  The caller keeps its fd.
+ * Never allocates.  Thread-safe; concurrent sends on one channel are
+ * delivered whole, in some order.
+ */
+SNI_EXTERN int sni_handoff_send(int channel, int fd, const void *msg,
+                                size_t len);
+
+/*
+ * Server: receive the next connection from channel.  Stores its descriptor
+ * (close-on-exec, owned by the caller from now on) in *fd and up to cap
+ * bytes of the dispatcher's message in msg (not NUL-terminated), and
+ * returns the message length (>= 0).  On error *fd is -1 and any
+ * descriptor that came with the message is closed: SNI_EOF (the
+ * dispatcher closed the channel: register again), SNI_ENOSPC (the message
+ * was longer than cap; that connection is lost, so give
+ * SNI_HANDOFF_MAX_MSG), SNI_EBADMSG (not exactly one descriptor),
+ * SNI_EAGAIN (non-blocking channel, nothing queued), SNI_ESYS (errno EMFILE
+ * when the kernel had to drop the descriptor at our fd limit), SNI_EINVAL
+ * (NULL fd, NULL msg with cap > 0).  Never allocates.
+ */
+SNI_EXTERN int sni_handoff_recv(int channel, int *fd, void *msg, size_t cap);
 
 #ifdef __cplusplus
 }

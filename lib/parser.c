@@ -296,7 +296,8 @@ static void classify_name(sni_hello *h) {
   if (n == label_start || n - label_start > 63) bad = 1;
   if (acc & C_BAD) bad = 1;
   if (acc & C_COLON) flags |= SNI_NAME_IP_LITERAL;
-  if (!(acc & C_ALPHA) && dotted_quad(s, n)) flags |= SNI_NAME_IP_LITERAL;
+  if (!(acc & (C_ALPHA | C_BAD)) && dotted_quad(s, n))
+    flags |= SNI_NAME_IP_LITERAL;
   /* No TLD is all digits, so such a name can only be an address or junk. */
   int last_alpha = 0;
   for (size_t i = label_start; i < n; i++)
@@ -522,6 +523,9 @@ static int hs_consume(parser_impl *p, const uint8_t *b, size_t n) {
   for (;;) {
     switch (st) {
     case HS_HDR: {
+      /* Refuse a wrong message type from its first byte, not after the
+       * whole header: a non-hello must not look like a valid prefix. */
+      if (tn == 0 && c < e && c[0] != 1) FAIL(SNI_EPROTO);
       FETCH(4, UINT32_MAX);
       if (q[0] != 1) FAIL(SNI_EPROTO); /* only client_hello starts a stream */
       uint32_t len = (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 | q[3];
@@ -537,6 +541,7 @@ static int hs_consume(parser_impl *p, const uint8_t *b, size_t n) {
       break;
     }
     case HS_VERSION:
+      if (tn == 0 && c < e && c[0] != 3) FAIL(SNI_EPROTO); /* as above */
       FETCH(2, p->hs_end);
       if (q[0] != 3) FAIL(SNI_EPROTO); /* SSL 3.0 and later only */
       h->legacy_version = rd16(q);
@@ -1050,6 +1055,11 @@ int sni_parser_feed(sni_parser *sp, const void *chunk, size_t len) {
       if (p->out->records == 0) {
         rc = first_bytes_check(p->hdr, p->hdr_n);
         if (rc) goto fail;
+      } else if (p->hdr[0] != 0x16 || (p->hdr_n >= 2 && p->hdr[1] != 3)) {
+        /* Later records: decided per byte too, so that a record of another
+         * type inside the hello is refused at its first byte. */
+        rc = SNI_EPROTO;
+        goto fail;
       }
       if (p->hdr_n < 5) break;
       p->hdr_n = 0;

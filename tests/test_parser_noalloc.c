@@ -1,0 +1,220 @@
+/* "The parser never allocates": every allocator entry point is replaced in
+ * this executable (forwarding to glibc's internal __libc_* functions) and
+ * counted while armed; parses of the whole corpus, one-shot and streaming,
+ * and of failing inputs must not call any of them.
+ *
+ * ASan owns malloc, so under ASan the replacements are not compiled and
+ * the test is skipped; the nm check (parser_no_allocator_symbols) covers
+ * those builds. */
+#include <errno.h>
+#include <malloc.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "parser_util.h"
+#include "sniroute.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define NOALLOC_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NOALLOC_UNDER_ASAN 1
+#endif
+#endif
+
+static volatile int armed;
+static volatile unsigned long alloc_calls;
+
+#if !defined(NOALLOC_UNDER_ASAN) && defined(__GLIBC__)
+#define NOALLOC_ACTIVE 1
+
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void __libc_free(void *);
+extern void *__libc_memalign(size_t, size_t);
+extern void *__libc_valloc(size_t);
+extern void *__libc_pvalloc(size_t);
+
+static void count(void) {
+  if (armed) alloc_calls = alloc_calls + 1;
+}
+
+void *malloc(size_t n) {
+  count();
+  return __libc_malloc(n);
+}
+
+void *calloc(size_t n, size_t m) {
+  count();
+  return __libc_calloc(n, m);
+}
+
+void *realloc(void *p, size_t n) {
+  count();
+  return __libc_realloc(p, n);
+}
+
+void free(void *p) {
+  count();
+  __libc_free(p);
+}
+
+int posix_memalign(void **out, size_t align, size_t n) {
+  count();
+  if (align < sizeof(void *) || (align & (align - 1)) != 0) return EINVAL;
+  void *p = __libc_memalign(align, n);
+  if (!p) return ENOMEM;
+  *out = p;
+  return 0;
+}
+
+void *aligned_alloc(size_t align, size_t n) {
+  count();
+  return __libc_memalign(align, n);
+}
+
+void *memalign(size_t align, size_t n) {
+  count();
+  return __libc_memalign(align, n);
+}
+
+void *valloc(size_t n) {
+  count();
+  return __libc_valloc(n);
+}
+
+void *pvalloc(size_t n) {
+  count();
+  return __libc_pvalloc(n);
+}
+
+char *strdup(const char *s) {
+  count();
+  size_t n = strlen(s) + 1;
+  char *d = __libc_malloc(n);
+  if (d) memcpy(d, s, n);
+  return d;
+}
+
+char *strndup(const char *s, size_t max) {
+  count();
+  size_t n = strnlen(s, max);
+  char *d = __libc_malloc(n + 1);
+  if (d) {
+    memcpy(d, s, n);
+    d[n] = '\0';
+  }
+  return d;
+}
+#endif
+
+static vec *corpus;
+static size_t n_corpus;
+
+static int setup(void **state) {
+  (void)state;
+  n_corpus = corpus_load(&corpus);
+  return n_corpus == (size_t)-1 ? -1 : 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  corpus_free(corpus, n_corpus);
+  return 0;
+}
+
+static void skip_under_asan(void) {
+#ifndef NOALLOC_ACTIVE
+  print_message("allocator interposition unavailable (ASan or not glibc)\n");
+  skip();
+#endif
+}
+
+/* Proves the counting works, so a zero below means something. */
+static void test_interposition_counts(void **state) {
+  (void)state;
+  skip_under_asan();
+  void *(*volatile m)(size_t) = malloc;
+  void (*volatile f)(void *) = free;
+  char *(*volatile sd)(const char *) = strdup;
+  alloc_calls = 0;
+  armed = 1;
+  void *p = m(32);
+  char *s = sd("abc");
+  f(s);
+  f(p);
+  armed = 0;
+  assert_int_equal(alloc_calls, 4);
+  alloc_calls = 0;
+  p = m(8); /* not armed: not counted */
+  f(p);
+  assert_int_equal(alloc_calls, 0);
+}
+
+static void test_parses_do_not_allocate(void **state) {
+  (void)state;
+  skip_under_asan();
+  assert_true(n_corpus >= MIN_CORPUS_CASES);
+  /* Inputs prepared before arming: a synthetic failure of each kind. */
+  static const uint8_t bad[][10] = {
+      {'G', 'E', 'T', ' '},
+      {0x80, 0x2e, 0x01, 0x03, 0x01},
+      {0x16, 0x03, 0x01, 0x00, 0x00},
+      {0x16, 0x03, 0x01, 0x00, 0x30, 0x01, 0x00, 0x00, 0x28},
+  };
+  int results[64 * 4];
+  size_t nres = 0;
+  alloc_calls = 0;
+  armed = 1;
+  for (size_t c = 0; c < n_corpus && nres + 4 <= sizeof results / sizeof *results; c++) {
+    const vec *v = &corpus[c];
+    sni_hello h;
+    sni_parser p;
+    results[nres++] = sni_parse(&h, v->wire, v->wire_len) == (int)v->wire_len;
+    int rc = sni_parser_init(&p, &h, NULL);
+    for (size_t i = 0; i < v->wire_len && rc == 0; i++) {
+      int r = sni_parser_feed(&p, v->wire + i, 1);
+      (void)sni_parser_need(&p);
+      if (r != SNI_EAGAIN) rc = r == 1 ? 1 : -100;
+    }
+    results[nres++] = rc == 1 && sni_parser_status(&p) == (int)v->wire_len;
+    /* Prefixes, and sni_alpn_get on the result. */
+    results[nres++] = sni_parse(&h, v->wire, v->wire_len / 2) == SNI_EAGAIN;
+    const uint8_t *name;
+    size_t len;
+    sni_parse(&h, v->wire, v->wire_len);
+    results[nres++] = h.n_alpn == 0 || sni_alpn_get(&h, 0, &name, &len) == 0;
+  }
+  sni_hello h;
+  int bad_rc[4];
+  for (size_t i = 0; i < 4; i++) bad_rc[i] = sni_parse(&h, bad[i], sizeof bad[i]);
+  const char *str = sni_strerror(SNI_EPROTO);
+  const char *nm = sni_errname(SNI_EPROTO);
+  armed = 0;
+  unsigned long calls = alloc_calls;
+  assert_int_equal(calls, 0);
+  for (size_t i = 0; i < nres; i++)
+    if (!results[i]) fail_msg("parse check %zu (case %zu) failed", i, i / 4);
+  assert_int_equal(bad_rc[0], SNI_ENOTTLS);
+  assert_int_equal(bad_rc[1], SNI_ESSLV2);
+  assert_int_equal(bad_rc[2], SNI_EPROTO);
+  assert_int_equal(bad_rc[3], SNI_EPROTO);
+  assert_string_equal(nm, "EPROTO");
+  assert_non_null(str);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_interposition_counts),
+      cmocka_unit_test(test_parses_do_not_allocate),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
