@@ -5,9 +5,16 @@
  * dissector.
  *
  *   sniroute-inspect [--chunk N] [FILE...]     (no FILE: read stdin)
+ *   sniroute-inspect --routes MAPFILE [FILE...]
+ *   sniroute-inspect --routes MAPFILE --match NAME... [--alpn a,b,...]
  *
  * --chunk N feeds the streaming parser N bytes at a time; the output must
  * not change (that is the point of the option).
+ *
+ * --routes MAPFILE adds "route" (the map file's target string, or null) to
+ * each object.  With --match, no input is read: each NAME's target (or
+ * "-") is printed on its own line, in order, as routed with the ALPN list
+ * of --alpn (one --alpn applies to every --match).
  */
 #include <sniroute.h>
 
@@ -259,20 +266,81 @@ static int parse(sni_hello *h, const unsigned char *buf, size_t len, size_t chun
 }
 
 static void usage(void) {
-  fputs("usage: sniroute-inspect [--chunk N] [FILE...]\n"
+  fputs("usage: sniroute-inspect [--chunk N] [--routes MAPFILE] [FILE...]\n"
+        "       sniroute-inspect --routes MAPFILE --match NAME... "
+        "[--alpn a,b,...]\n"
         "  Prints one JSON object per FILE (or stdin) with the ClientHello\n"
         "  fields found in the first bytes of a TCP stream.\n"
-        "  --chunk N  feed the streaming parser N bytes at a time\n",
+        "  --chunk N         feed the streaming parser N bytes at a time\n"
+        "  --routes MAPFILE  add \"route\": the map file's target or null\n"
+        "  --match NAME      print NAME's target (or -), one line per "
+        "--match\n"
+        "  --alpn a,b,...    the client's ALPN list for every --match\n",
         stderr);
+}
+
+/* ---- routing (--routes, --match, --alpn) ---- */
+
+static sni_router *load_routes(const char *path) {
+  sni_router *r = NULL;
+  if (sni_router_create(&r, NULL) != 0) return NULL;
+  /* resolve NULL: targets are the map file's strings, owned by r */
+  if (sni_router_load_map_file(r, path, NULL, NULL) < 0 ||
+      sni_router_compile(r) != 0) {
+    fprintf(stderr, "sniroute-inspect: %s: %s\n", path, sni_router_errmsg(r));
+    sni_router_free(r);
+    return NULL;
+  }
+  return r;
+}
+
+/* "a,b" -> wire format (length byte + name, repeated); -1 if malformed. */
+static int pack_alpn(const char *csv, unsigned char *out, size_t cap,
+                     size_t *len) {
+  size_t n = 0;
+  while (*csv) {
+    size_t l = strcspn(csv, ",");
+    if (l == 0 || l > 255 || n + 1 + l > cap) return -1;
+    out[n++] = (unsigned char)l;
+    memcpy(out + n, csv, l);
+    n += l;
+    csv += l;
+    if (*csv == ',' && *++csv == '\0') return -1;
+  }
+  *len = n;
+  return 0;
+}
+
+/* Close o's object with "route": the target string for this parse, or
+ * null (the parse result picks not_tls / no_sni). */
+static void route_json(out_buf *o, const sni_router *r, int rc,
+                       const sni_hello *h) {
+  void *t = NULL;
+  int k = sni_router_match_hello(r, h, rc, &t);
+  o->len--; /* reopen the object: drop its '}' */
+  key(o, "route");
+  if (k > 0 && t)
+    ob_json_bytes(o, t, strlen(t));
+  else
+    ob_str(o, "null");
+  ob_str(o, "}");
 }
 
 int main(int argc, char **argv) {
   size_t chunk = 0;
-  int nfiles = 0, status = 0;
+  int nfiles = 0, status = 0, nmatch = 0;
+  const char *routes = NULL, *alpn = NULL;
   const char **files = calloc((size_t)argc + 1, sizeof *files);
-  if (!files) return 2;
+  const char **match = calloc((size_t)argc + 1, sizeof *match);
+  if (!files || !match) return 2;
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--chunk") == 0 && i + 1 < argc) {
+    if (strcmp(argv[i], "--routes") == 0 && i + 1 < argc) {
+      routes = argv[++i];
+    } else if (strcmp(argv[i], "--match") == 0 && i + 1 < argc) {
+      match[nmatch++] = argv[++i];
+    } else if (strcmp(argv[i], "--alpn") == 0 && i + 1 < argc) {
+      alpn = argv[++i];
+    } else if (strcmp(argv[i], "--chunk") == 0 && i + 1 < argc) {
       char *end;
       errno = 0;
       unsigned long v = strtoul(argv[++i], &end, 10);
@@ -290,6 +358,33 @@ int main(int argc, char **argv) {
     } else {
       files[nfiles++] = argv[i];
     }
+  }
+  sni_router *router = NULL;
+  if (((nmatch || alpn) && !routes) ||
+      (routes && !(router = load_routes(routes)))) {
+    if (!routes) usage();
+    free(match);
+    free(files);
+    return 2;
+  }
+  if (nmatch) {
+    unsigned char wire[1024];
+    size_t wl = 0;
+    if (alpn && pack_alpn(alpn, wire, sizeof wire, &wl)) {
+      fprintf(stderr, "sniroute-inspect: bad --alpn list '%s'\n", alpn);
+      nmatch = 0;
+      status = 2;
+    }
+    for (int i = 0; i < nmatch; i++) {
+      void *t = NULL;
+      int k = sni_router_match(router, match[i], strlen(match[i]), wire, wl,
+                               &t);
+      puts(k > 0 && t ? (const char *)t : "-");
+    }
+    sni_router_free(router);
+    free(match);
+    free(files);
+    return status;
   }
   if (nfiles == 0) files[nfiles++] = "-";
   for (int i = 0; i < nfiles; i++) {
@@ -312,11 +407,14 @@ int main(int argc, char **argv) {
     int rc = parse(&h, buf, len, chunk);
     out_buf o = {0};
     hello_json(&o, files[i], rc, &h);
+    if (router) route_json(&o, router, rc, &h);
     puts(o.s);
     free(o.s);
     free(buf);
     if (rc <= 0 && status == 0) status = 1;
   }
+  sni_router_free(router);
+  free(match);
   free(files);
   return status;
 }

@@ -1,0 +1,478 @@
+/* sniroute-bench-route: build and lookup cost of the router at 1k, 100k
+ * and 1M routes, against a simple baseline (sorted array of reversed
+ * names, one binary search per level) timed in the same run.
+ *
+ * Usage: sniroute-bench-route [N ...]   (default: 1000 100000 1000000)
+ *
+ * Table mix: 70% exact names, 25% wildcards (half `*.s`, half `.s`), 5%
+ * tail wildcards; 5% of the exact and wildcard names get a second,
+ * ALPN-qualified route (acme-tls/1).  Queries: half hits (a name each route
+ * matches), half misses (random labels under common TLDs, which walk every
+ * level), shuffled.  Names are 2-5 labels of 3-12 random letters.
+ *
+ * Timing: CLOCK_MONOTONIC around batches of 16 consecutive lookups, minus
+ * the measured cost of an empty timed batch, divided by 16; p50/p99 are
+ * over batches; each figure is the median of 5 rounds over the queries.
+ * The batch's query names are read before its timer starts: a server
+ * routes a name it has just parsed, which is in cache; the router's own
+ * tables are not warmed. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <stdatomic.h>
+
+#include "sniroute.h"
+
+#define BATCH 16
+#define DEFAULT_TARGET ((void *)~(uintptr_t)0)
+#define ROUNDS 5
+
+static uint64_t rng = 0x243F6A8885A308D3u;
+static uint64_t rnd(void) {
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return rng;
+}
+
+static double now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* ---- a string pool -------------------------------------------------- */
+
+typedef struct {
+  char *buf;
+  size_t len, cap;
+  size_t *off;
+  size_t n, ncap;
+} pool;
+
+static const char *pool_add(pool *p, const char *s) {
+  size_t l = strlen(s) + 1;
+  if (p->len + l > p->cap) {
+    p->cap = (p->cap + l) * 2;
+    p->buf = realloc(p->buf, p->cap);
+  }
+  if (p->n == p->ncap) {
+    p->ncap = p->ncap ? p->ncap * 2 : 1024;
+    p->off = realloc(p->off, p->ncap * sizeof *p->off);
+  }
+  if (!p->buf || !p->off) {
+    fprintf(stderr, "out of memory\n");
+    exit(1);
+  }
+  memcpy(p->buf + p->len, s, l);
+  p->off[p->n++] = p->len;
+  p->len += l;
+  return p->buf + p->len - l;
+}
+static const char *pool_get(const pool *p, size_t i) {
+  return p->buf + p->off[i];
+}
+static void pool_free(pool *p) {
+  free(p->buf);
+  free(p->off);
+  memset(p, 0, sizeof *p);
+}
+
+static void rlabel(char *out) {
+  size_t n = 3 + rnd() % 10;
+  for (size_t i = 0; i < n; i++) out[i] = (char)('a' + rnd() % 26);
+  out[n] = 0;
+}
+
+static const char *const tlds[] = {"com", "net", "org", "io", "co.uk"};
+
+/* A random domain `l1...lk.tld` with nl labels before the TLD.  With
+ * uniq != 0 the last label before the TLD ends in a unique base-26 tag,
+ * so route literals never clash. */
+static void rdomain_u(char *out, int nl, size_t uniq) {
+  out[0] = 0;
+  char l[40];
+  for (int i = 0; i < nl; i++) {
+    rlabel(l);
+    if (uniq && i == nl - 1) {
+      size_t u = uniq, k = strlen(l);
+      while (u) {
+        l[k++] = (char)('a' + u % 26);
+        u /= 26;
+      }
+      l[k] = 0;
+    }
+    strcat(out, l);
+    strcat(out, ".");
+  }
+  strcat(out, tlds[rnd() % 5]);
+}
+static void rdomain(char *out, int nl) { rdomain_u(out, nl, 0); }
+
+/* ---- the baseline: sorted reversed names, binary search per level ---- */
+
+typedef struct {
+  const char *key; /* reversed literal, with a kind byte in front */
+  void *target;
+} bentry;
+
+static int bcmp_entry(const void *a, const void *b) {
+  return strcmp(((const bentry *)a)->key, ((const bentry *)b)->key);
+}
+
+static void *bfind(const bentry *v, size_t n, const char *key) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = strcmp(v[mid].key, key);
+    if (c == 0) return v[mid].target;
+    if (c < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return NULL;
+}
+
+/* Exact, then suffixes longest first (for the whole name only `.s`), then
+ * tail prefixes longest first: the router's order, without ALPN. */
+static void *baseline_match(const bentry *v, size_t n, const char *name,
+                            size_t len) {
+  char nm[300], key[300];
+  if (len && name[len - 1] == '.') len--;
+  if (len == 0 || len > 253) return NULL;
+  for (size_t i = 0; i < len; i++) {
+    char c = name[i];
+    nm[i] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+  }
+  /* reversed name with a kind byte: key = K + reverse(nm) */
+  key[0] = 'E';
+  for (size_t i = 0; i < len; i++) key[1 + i] = nm[len - 1 - i];
+  key[1 + len] = 0;
+  void *t = bfind(v, n, key);
+  if (t) return t;
+  key[0] = 'D';
+  if ((t = bfind(v, n, key))) return t; /* `.name` */
+  for (size_t i = len; i-- > 0;) {
+    if (nm[i] != '.') continue;
+    /* suffix after this dot: reversed it is the first len-1-i bytes */
+    char save = key[1 + len - 1 - i];
+    key[1 + len - 1 - i] = 0;
+    key[0] = 'D';
+    t = bfind(v, n, key);
+    if (!t) {
+      key[0] = 'S';
+      t = bfind(v, n, key);
+    }
+    key[1 + len - 1 - i] = save;
+    if (t) return t;
+  }
+  key[0] = 'T';
+  for (size_t i = len; i-- > 0;) {
+    if (nm[i] != '.') continue;
+    memcpy(key + 1, nm, i);
+    key[1 + i] = 0;
+    if ((t = bfind(v, n, key))) return t;
+  }
+  return NULL;
+}
+
+/* ---- measurement ---------------------------------------------------- */
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+typedef struct {
+  const char **q;
+  size_t *ql;
+  size_t n;
+} qset;
+
+static double timer_overhead(void) {
+  double best[ROUNDS];
+  for (int r = 0; r < ROUNDS; r++) {
+    double s[1000];
+    for (int i = 0; i < 1000; i++) {
+      double t0 = now_ns();
+      double t1 = now_ns();
+      s[i] = t1 - t0;
+    }
+    qsort(s, 1000, sizeof *s, cmp_double);
+    best[r] = s[500];
+  }
+  qsort(best, ROUNDS, sizeof *best, cmp_double);
+  return best[ROUNDS / 2];
+}
+
+static volatile uintptr_t sink;
+
+/* Let the loads that warm a batch finish before its timer starts: without
+ * this, their misses are still in flight inside the timed region. */
+static void settle(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __asm__ volatile("mfence\n\tlfence" ::: "memory");
+#else
+  atomic_thread_fence(memory_order_seq_cst);
+#endif
+}
+
+/* p50 and p99 per lookup over batches; median over rounds. */
+static void measure(const sni_router *r, const bentry *bv, size_t bn,
+                    const qset *qs, double ovh, double *p50, double *p99) {
+  size_t nb = qs->n / BATCH;
+  double *s = malloc(nb * sizeof *s);
+  double r50[ROUNDS], r99[ROUNDS];
+  static const uint8_t alpn[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/',
+                                 '1', '.', '1'};
+  for (int round = 0; round < ROUNDS; round++) {
+    for (size_t b = 0; b < nb; b++) {
+      const char **q = qs->q + b * BATCH;
+      const size_t *ql = qs->ql + b * BATCH;
+      uintptr_t acc = 0;
+      /* a server routes a name it has just parsed: bring the batch's
+       * names into cache first, so the query fetch is not timed */
+      for (int i = 0; i < BATCH; i++)
+        for (size_t j = 0; j < ql[i]; j += 16) acc += (uintptr_t)q[i][j];
+      for (int i = 0; i < BATCH; i++) acc += (uintptr_t)q[i][ql[i] - 1];
+      settle();
+      double t0 = now_ns();
+      if (r) {
+        for (int i = 0; i < BATCH; i++) {
+          void *t;
+          sni_router_match(r, q[i], ql[i], alpn, sizeof alpn, &t);
+          acc += (uintptr_t)t;
+        }
+      } else {
+        for (int i = 0; i < BATCH; i++)
+          acc += (uintptr_t)baseline_match(bv, bn, q[i], ql[i]);
+      }
+      double t1 = now_ns();
+      sink += acc;
+      s[b] = (t1 - t0 - ovh) / BATCH;
+    }
+    qsort(s, nb, sizeof *s, cmp_double);
+    r50[round] = s[nb / 2];
+    r99[round] = s[nb * 99 / 100];
+  }
+  qsort(r50, ROUNDS, sizeof *r50, cmp_double);
+  qsort(r99, ROUNDS, sizeof *r99, cmp_double);
+  *p50 = r50[ROUNDS / 2];
+  *p99 = r99[ROUNDS / 2];
+  free(s);
+}
+
+static void shuffle(qset *qs) {
+  for (size_t i = qs->n; i > 1; i--) {
+    size_t j = (size_t)(rnd() % i);
+    const char *t = qs->q[i - 1];
+    qs->q[i - 1] = qs->q[j];
+    qs->q[j] = t;
+    size_t l = qs->ql[i - 1];
+    qs->ql[i - 1] = qs->ql[j];
+    qs->ql[j] = l;
+  }
+}
+
+typedef struct {
+  size_t routes;
+  double p50, p99, build_s, bpr, b50, b99;
+} result;
+
+static result run(size_t n) {
+  result res = {0};
+  pool pats = {0}, queries = {0}, bkeys = {0};
+  char name[300], buf[300];
+  int *kind = malloc(n * sizeof *kind);
+  /* patterns */
+  size_t nroutes = 0, nalpn = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned k = (unsigned)(rnd() % 100);
+    int nl = 1 + (int)(rnd() % 3);
+    rdomain_u(name, nl, i + 1);
+    if (k < 70) {
+      kind[i] = 0;
+      snprintf(buf, sizeof buf, "%s", name);
+    } else if (k < 95) {
+      kind[i] = k < 82 ? 1 : 2;
+      snprintf(buf, sizeof buf, "%s%s", kind[i] == 1 ? "*." : ".", name);
+    } else {
+      kind[i] = 3;
+      /* the tail prefix: the domain without its TLD */
+      char *dot = strrchr(name, '.');
+      if (strcmp(name + strlen(name) - 6, ".co.uk") == 0)
+        dot = name + strlen(name) - 6;
+      *dot = 0;
+      snprintf(buf, sizeof buf, "%s.*", name);
+    }
+    pool_add(&pats, buf);
+  }
+  /* build */
+  double t0 = now_ns();
+  sni_router *r = NULL;
+  if (sni_router_create(&r, NULL)) exit(1);
+  static const char *const acme[] = {"acme-tls/1"};
+  for (size_t i = 0; i < n; i++) {
+    const char *p = pool_get(&pats, i);
+    /* distinct targets so a wrong answer could be told apart */
+    int rc = sni_router_add(r, p, NULL, 0, (void *)(uintptr_t)(i + 1));
+    if (rc == 0 && kind[i] < 3 && i % 20 == 7)
+      rc = sni_router_add(r, p, acme, 1, (void *)(uintptr_t)(i + 1 + n));
+    if (rc == 0 && kind[i] < 3 && i % 20 == 7) nalpn++;
+    if (rc) {
+      fprintf(stderr, "add %s: %s\n", p, sni_router_errmsg(r));
+      exit(1);
+    }
+  }
+  sni_router_add_special(r, SNI_ROUTE_DEFAULT, NULL, 0, DEFAULT_TARGET);
+  int crc = sni_router_compile(r);
+  double t1 = now_ns();
+  if (crc) {
+    fprintf(stderr, "compile: %s\n", sni_router_errmsg(r));
+    exit(1);
+  }
+  nroutes = n + nalpn + 1;
+  res.routes = n;
+  res.build_s = (t1 - t0) / 1e9;
+  sni_router_stats st;
+  sni_router_get_stats(r, &st);
+  res.bpr = (double)(st.bytes - st.name_bytes) / (double)nroutes;
+
+  /* baseline: same routes */
+  bentry *bv = malloc(n * sizeof *bv);
+  for (size_t i = 0; i < n; i++) {
+    const char *p = pool_get(&pats, i);
+    const char *lit = p;
+    size_t l = strlen(p);
+    char kc = 'E';
+    if (kind[i] == 1) { lit += 2; l -= 2; kc = 'S'; }
+    if (kind[i] == 2) { lit += 1; l -= 1; kc = 'D'; }
+    buf[0] = kc;
+    if (kind[i] == 3) {
+      buf[0] = 'T';
+      memcpy(buf + 1, p, l - 2);
+      buf[l - 1] = 0;
+    } else {
+      for (size_t j = 0; j < l; j++) buf[1 + j] = lit[l - 1 - j];
+      buf[1 + l] = 0;
+    }
+    pool_add(&bkeys, buf);
+  }
+  for (size_t i = 0; i < n; i++) {
+    bv[i].key = pool_get(&bkeys, i);
+    bv[i].target = (void *)(uintptr_t)(i + 1);
+  }
+  qsort(bv, n, sizeof *bv, bcmp_entry);
+
+  /* queries: half hits, half misses */
+  size_t nq = n < 200000 ? 200000 : n;
+  nq -= nq % BATCH;
+  for (size_t i = 0; i < nq; i++) {
+    if (i % 2 == 0) {
+      size_t j = (size_t)(rnd() % n);
+      const char *p = pool_get(&pats, j);
+      char l[16];
+      rlabel(l);
+      switch (kind[j]) {
+      case 0: snprintf(buf, sizeof buf, "%s", p); break;
+      case 1: snprintf(buf, sizeof buf, "%s%s", l, p + 1); break;
+      case 2: snprintf(buf, sizeof buf, "%s%s", l, p); break;
+      default:
+        snprintf(buf, sizeof buf, "%.*s%s", (int)(strlen(p) - 1), p,
+                 tlds[rnd() % 5]);
+        break;
+      }
+    } else {
+      rdomain(buf, 1 + (int)(rnd() % 3));
+    }
+    pool_add(&queries, buf);
+  }
+  qset qs = {malloc(nq * sizeof(char *)), malloc(nq * sizeof(size_t)), nq};
+  for (size_t i = 0; i < nq; i++) {
+    qs.q[i] = pool_get(&queries, i);
+    qs.ql[i] = strlen(qs.q[i]);
+  }
+  shuffle(&qs);
+  /* the two must agree on the ALPN-free part of the answer */
+  size_t disagree = 0;
+  for (size_t i = 0; i < nq && i < 100000; i++) {
+    void *t;
+    sni_router_match(r, qs.q[i], qs.ql[i], NULL, 0, &t);
+    void *b = baseline_match(bv, n, qs.q[i], qs.ql[i]);
+    if ((b ? b : DEFAULT_TARGET) != t) disagree++;
+  }
+  double ovh = timer_overhead();
+  measure(r, NULL, 0, &qs, ovh, &res.p50, &res.p99);
+  measure(NULL, bv, n, &qs, ovh, &res.b50, &res.b99);
+  printf("# routes=%zu (+%zu ALPN-qualified, +default) entries=%zu "
+         "bytes=%zu name_bytes=%zu queries=%zu timer_overhead_ns=%.1f "
+         "baseline_disagreements=%zu\n",
+         n, nalpn, st.entries, st.bytes, st.name_bytes, nq, ovh, disagree);
+  printf("# routes=%zu router p50=%.1f p99=%.1f ns  baseline p50=%.1f "
+         "p99=%.1f ns  baseline/router p50 ratio=%.2f\n",
+         n, res.p50, res.p99, res.b50, res.b99, res.b50 / res.p50);
+
+  if (n >= 1000000) {
+    /* cost against labels: misses of 2, 4, 8 and 16 labels */
+    for (int nl = 1; nl <= 15; nl = nl * 2 + 1) {
+      pool lq = {0};
+      size_t m = 100000 - 100000 % BATCH;
+      qset q2 = {malloc(m * sizeof(char *)), malloc(m * sizeof(size_t)), m};
+      for (size_t i = 0; i < m; i++) {
+        rdomain(buf, nl);
+        pool_add(&lq, buf);
+      }
+      for (size_t i = 0; i < m; i++) {
+        q2.q[i] = pool_get(&lq, i);
+        q2.ql[i] = strlen(q2.q[i]);
+      }
+      double a, b;
+      measure(r, NULL, 0, &q2, ovh, &a, &b);
+      printf("# routes=%zu miss labels=%d p50=%.1f p99=%.1f ns\n", n,
+             nl + 1, a, b);
+      free(q2.q);
+      free(q2.ql);
+      pool_free(&lq);
+    }
+  }
+  fflush(stdout);
+  free(qs.q);
+  free(qs.ql);
+  free(bv);
+  free(kind);
+  pool_free(&pats);
+  pool_free(&queries);
+  pool_free(&bkeys);
+  sni_router_free(r);
+  return res;
+}
+
+int main(int argc, char **argv) {
+  size_t sizes[8] = {1000, 100000, 1000000};
+  int ns = 3;
+  if (argc > 1) {
+    ns = 0;
+    for (int i = 1; i < argc && ns < 8; i++)
+      sizes[ns++] = (size_t)strtoull(argv[i], NULL, 10);
+  }
+  printf("# sniroute-bench-route: lookups of half hits / half misses, "
+         "client ALPN h2,http/1.1\n"
+         "# method: CLOCK_MONOTONIC around batches of %d lookups minus the "
+         "empty-batch timer overhead, per lookup = batch/%d; p50/p99 over "
+         "batches, median of %d rounds; each batch's query names are read "
+         "before its timer starts (a just-parsed name is in cache)\n"
+         "# baseline: sorted array of reversed names, binary search per "
+         "level (exact, each suffix, each tail prefix), no ALPN\n"
+         "# bytes_per_route: router memory minus name bytes, per route "
+         "(ALPN and default routes counted)\n",
+         BATCH, BATCH, ROUNDS);
+  result res[8];
+  for (int i = 0; i < ns; i++) res[i] = run(sizes[i]);
+  for (int i = 0; i < ns; i++)
+    printf("routes=%zu lookup_p50_ns=%.1f lookup_p99_ns=%.1f build_s=%.3f "
+           "bytes_per_route=%.1f baseline_p50_ns=%.1f\n",
+           res[i].routes, res[i].p50, res[i].p99, res[i].build_s, res[i].bpr,
+           res[i].b50);
+  return 0;
+}

@@ -1,0 +1,219 @@
+/*
+ * Differential fuzzer: sni_parse_ex() over the whole input must agree
+ * exactly with sni_parser_feed() over the same bytes cut at fuzzer-chosen
+ * points.  Any disagreement, or a broken invariant, aborts.
+ *
+ * Input: an 8-byte header, then the stream.
+ *   [0] flags   bits 0-1: split mode (0 PRNG sizes 1..param+1, 1 fixed size
+ *               param+1, 2 one byte per feed, 3 PRNG sizes 0..7 with an
+ *               occasional big chunk); bit 2: pass limits; bit 3: also feed
+ *               empty chunks; bit 4: invalid limits (EINVAL expected).
+ *   [1] param   chunk size parameter
+ *   [2..3]      PRNG seed (big-endian)
+ *   [4..5]      limits.max_hello_len (big-endian, 0 = default)
+ *   [6]         limits.max_records (0 = default)
+ *   [7]         with bit 4: which reserved limits flag to set
+ */
+#include "sniroute.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HDR 8
+
+#define CHECK(cond)                                                          \
+  do {                                                                       \
+    if (!(cond)) abort();                                                    \
+  } while (0)
+
+static uint32_t xs(uint32_t *s) {
+  uint32_t x = *s;
+  x ^= x << 13;
+  x ^= x >> 17;
+  x ^= x << 5;
+  return *s = x;
+}
+
+static void check_hello(const sni_hello *h) {
+  CHECK(h->n_ciphers <= SNI_CAP_CIPHERS);
+  CHECK(h->n_extensions <= SNI_CAP_EXTENSIONS);
+  CHECK(h->n_groups <= SNI_CAP_GROUPS);
+  CHECK(h->n_key_shares <= SNI_CAP_KEY_SHARES);
+  CHECK(h->n_sigalgs <= SNI_CAP_SIGALGS);
+  CHECK(h->n_sigalgs_cert <= SNI_CAP_SIGALGS_CERT);
+  CHECK(h->n_dc_sigalgs <= SNI_CAP_DC_SIGALGS);
+  CHECK(h->n_versions <= SNI_CAP_VERSIONS);
+  CHECK(h->n_point_formats <= SNI_CAP_POINT_FORMATS);
+  CHECK(h->n_compression <= SNI_CAP_COMPRESSION);
+  CHECK(h->n_record_list <= SNI_CAP_RECORDS);
+  CHECK(h->n_record_list == h->records ||
+        (h->n_record_list == SNI_CAP_RECORDS &&
+         (h->truncated & SNI_TRUNC_RECORDS)));
+  CHECK(h->alpn_len <= SNI_CAP_ALPN_BYTES);
+  CHECK(h->sni_len <= SNI_MAX_NAME);
+  CHECK(h->sni[h->sni_len] == '\0');
+  CHECK(h->sni_normalized_len <= h->sni_len);
+  CHECK(h->sni_normalized[h->sni_normalized_len] == '\0');
+  CHECK(h->session_id_len <= 32);
+  CHECK(h->sni_present || h->sni_len == 0);
+  /* The packed ALPN names must account for exactly alpn_len bytes. */
+  size_t used = 0;
+  for (unsigned i = 0; i < h->n_alpn; i++) {
+    const uint8_t *name;
+    size_t len;
+    CHECK(sni_alpn_get(h, i, &name, &len) == 0);
+    CHECK(len >= 1);
+    CHECK(name == h->alpn + used + 1);
+    used += 1 + len;
+  }
+  CHECK(used == h->alpn_len);
+  const uint8_t *name;
+  size_t len;
+  CHECK(sni_alpn_get(h, h->n_alpn, &name, &len) == SNI_ENOENT);
+}
+
+/* Feeds a heap copy of exactly len bytes so that ASan flags any overread. */
+static int feed_exact(sni_parser *p, const uint8_t *data, size_t len) {
+  uint8_t *copy = malloc(len ? len : 1);
+  CHECK(copy != NULL);
+  if (len) memcpy(copy, data, len);
+  int rc = sni_parser_feed(p, len ? copy : NULL, len);
+  free(copy);
+  return rc;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  if (size < HDR) return 0;
+  const unsigned flags = data[0];
+  const unsigned param = data[1];
+  uint32_t seed = ((uint32_t)data[2] << 8 | data[3]) * 2654435761u | 1u;
+  sni_limits lim = {0, 0, 0};
+  const sni_limits *limp = NULL;
+  if (flags & 4u) {
+    lim.max_hello_len = (uint32_t)data[4] << 8 | data[5];
+    lim.max_records = data[6];
+    limp = &lim;
+  }
+  if (flags & 16u) {
+    /* Invalid limits must be refused the same way by both entry points. */
+    if (data[6] & 1u)
+      lim.flags = 1u << (data[7] & 31u);
+    else
+      lim.max_hello_len = (1u << 24) + 4u + data[5];
+    limp = &lim;
+  }
+  const uint8_t *in = data + HDR;
+  const size_t n = size - HDR;
+
+  /* ---- one-shot on an exact-size copy ---- */
+  sni_hello *one = malloc(sizeof *one);
+  sni_hello *str = malloc(sizeof *str);
+  uint8_t *buf = malloc(n ? n : 1);
+  CHECK(one && str && buf);
+  memset(one, 0xa5, sizeof *one);
+  memset(str, 0x5a, sizeof *str);
+  if (n) memcpy(buf, in, n);
+  int rc1 = sni_parse_ex(one, n ? buf : NULL, n, limp);
+  free(buf);
+
+  sni_parser p;
+  int rci = sni_parser_init(&p, str, limp);
+  if (flags & 16u) {
+    CHECK(rc1 == SNI_EINVAL && rci == SNI_EINVAL);
+    goto done;
+  }
+  CHECK(rci == 0);
+  CHECK(rc1 != SNI_EINVAL);
+  CHECK(rc1 > 0 || rc1 == SNI_EAGAIN || rc1 == SNI_ENOTTLS ||
+        rc1 == SNI_ESSLV2 || rc1 == SNI_EPROTO || rc1 == SNI_E2BIG);
+  CHECK(rc1 <= (int)n);
+  check_hello(one);
+  if (rc1 > 0) {
+    CHECK((uint32_t)rc1 == one->wire_len);
+    CHECK(one->records >= 1);
+    CHECK(one->hello_len + 5u * one->records == one->wire_len);
+    CHECK(one->n_compression >= 1);
+    CHECK(one->n_ciphers >= 1 || (one->truncated & SNI_TRUNC_CIPHERS));
+  }
+  if (!limp) {
+    sni_hello *plain = malloc(sizeof *plain);
+    CHECK(plain);
+    CHECK(sni_parse(plain, in, n) == rc1);
+    CHECK(memcmp(plain, one, sizeof *plain) == 0);
+    free(plain);
+  }
+
+  /* ---- streaming ---- */
+  CHECK(sni_parser_status(&p) == SNI_EAGAIN);
+  CHECK(sni_parser_need(&p) >= 1);
+  size_t off = 0;
+  int done_rc = SNI_EAGAIN; /* status once finished or failed */
+  unsigned mode = flags & 3u;
+  while (off < n) {
+    size_t k;
+    switch (mode) {
+    case 0: k = 1 + xs(&seed) % (param + 1u); break;
+    case 1: k = param + 1u; break;
+    case 2: k = 1; break;
+    default:
+      k = (xs(&seed) & 15u) == 0 ? 1 + xs(&seed) % 2048u : xs(&seed) % 8u;
+      break;
+    }
+    if ((flags & 8u) && (xs(&seed) & 7u) == 0) k = 0;
+    if (k > n - off) k = n - off;
+    size_t need_before = sni_parser_need(&p);
+    int r = feed_exact(&p, in + off, k);
+    size_t need = sni_parser_need(&p);
+    int st = sni_parser_status(&p);
+    if (done_rc != SNI_EAGAIN) {
+      /* Finished or failed earlier: sticky, no reading. */
+      CHECK(r == (done_rc > 0 ? 0 : done_rc));
+      CHECK(st == done_rc);
+      CHECK(need == 0);
+    } else if (r == SNI_EAGAIN) {
+      CHECK(st == SNI_EAGAIN);
+      CHECK(need >= 1);
+      /* need is a lower bound on what the hello still requires. */
+      if (rc1 > 0) CHECK(need <= (size_t)rc1 - (off + k));
+    } else if (r > 0) {
+      CHECK((size_t)r <= k);
+      CHECK(st == (int)(off + (size_t)r));
+      CHECK(need == 0);
+      CHECK(need_before <= (size_t)r);
+      done_rc = st;
+    } else {
+      CHECK(r != 0);
+      CHECK(st == r);
+      CHECK(need == 0);
+      done_rc = r;
+    }
+    off += k;
+  }
+  if (flags & 8u) {
+    int r = sni_parser_feed(&p, NULL, 0);
+    CHECK(r == (done_rc == SNI_EAGAIN ? SNI_EAGAIN
+                : done_rc > 0          ? 0
+                                       : done_rc));
+  }
+  CHECK(done_rc == rc1);
+  CHECK(memcmp(one, str, sizeof *one) == 0);
+  check_hello(str);
+
+  /* Bytes after the hello are never read: parsing exactly rc1 bytes must
+   * give the same answer. */
+  if (rc1 > 0 && (size_t)rc1 < n) {
+    uint8_t *cut = malloc((size_t)rc1);
+    CHECK(cut);
+    memcpy(cut, in, (size_t)rc1);
+    CHECK(sni_parse_ex(str, cut, (size_t)rc1, limp) == rc1);
+    CHECK(memcmp(one, str, sizeof *one) == 0);
+    free(cut);
+  }
+done:
+  free(one);
+  free(str);
+  return 0;
+}
