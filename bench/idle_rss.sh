@@ -80,8 +80,8 @@ run() { # name pid port
   sleep 0.5
   before=$(rss_kb "$2")
   read -r after fd el < <(timeout 120 python3 "$W/client.py" "$3" "$N" "$HOLD" "$2")
-  printf '| %s | %d | %d | %.1f | %d | %.0f |\n' "$1" "$N" "$before" "$((after / 1024)).$(((after % 1024) * 10 / 1024))" \
-    "$((after - before))" "$(echo "($after - $before) * 1024 / $N" | bc -l)"
+  awk -v n="$1" -v c="$N" -v b="$before" -v a="$after" 'BEGIN {
+    printf "| %s | %d | %d | %.1f | %d | %.0f |\n", n, c, b, a / 1024, a - b, (a - b) * 1024 / c }' 
 }
 
 echo "| proxy | idle conns | RSS before KiB | RSS after MiB | growth KiB | bytes/conn |"

@@ -170,16 +170,34 @@ static void ext_body(src *s, out *o, sni_hello *h, int k) {
       for (unsigned j = 0; j < m; j++) put8(o, u8(s));
     }
     if (host) {
-      unsigned m = (u8(s) & 15u) == 0 ? range(s, 1, 255) : range(s, 1, 40);
-      static const char alphabet[] = "abcXYZ019-_.:.\x00\xc3";
+      unsigned m = 0;
+      if ((u8(s) & 3u) == 0) {
+        /* Address-like: dotted groups of mostly digits with the odd
+         * stray byte, where IP-literal detection is easiest to get
+         * wrong. */
+        static const char odd[] = "/:a-\x00\xff";
+        unsigned groups = range(s, 2, 5);
+        for (unsigned g = 0; g < groups; g++) {
+          unsigned gl = range(s, 0, 4);
+          for (unsigned j = 0; j < gl && m < SNI_MAX_NAME; j++) {
+            unsigned c = u8(s);
+            h->sni[m++] = (c & 7u) == 7u ? odd[(c >> 3) % (sizeof odd - 1)]
+                                         : (char)('0' + c % 10u);
+          }
+          if (g + 1 < groups || (u8(s) & 3u) == 0) h->sni[m++] = '.';
+        }
+        if (m == 0) h->sni[m++] = '1';
+      } else {
+        m = (u8(s) & 15u) == 0 ? range(s, 1, 255) : range(s, 1, 40);
+        static const char alphabet[] = "abcXYZ019-_.:./\x00\xc3";
+        for (unsigned j = 0; j < m; j++) {
+          unsigned c = u8(s);
+          h->sni[j] = c >= 0xf0 ? (char)c : alphabet[c % (sizeof alphabet - 1)];
+        }
+      }
       put8(o, 0);
       put16(o, m);
-      for (unsigned j = 0; j < m; j++) {
-        unsigned c = u8(s);
-        char ch = c >= 0xf0 ? (char)c : alphabet[c % (sizeof alphabet - 1)];
-        put8(o, (uint8_t)ch);
-        h->sni[j] = ch;
-      }
+      for (unsigned j = 0; j < m; j++) put8(o, (uint8_t)h->sni[j]);
       h->sni_len = (uint16_t)m;
       h->sni_present = 1;
       expect_name(h);
@@ -396,7 +414,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   unsigned ctl = u8(&s);
   if (ctl != 0xff) { /* 0xff: old client without an extensions block */
     size_t exts = open_len(o, 2);
-    unsigned n = range(&s, 0, 40);
+    unsigned n = range(&s, 0, 48);
     int used_kind[X_KINDS] = {0};
     uint16_t used_other[64];
     unsigned n_other = 0;
@@ -407,6 +425,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         psk = 1; /* must be last: written after the loop */
         continue;
       }
+      /* A kind already used becomes an unknown type, so that hellos do
+       * get past SNI_CAP_EXTENSIONS extensions. */
+      if (k != X_OTHER && used_kind[k]) k = X_OTHER;
       unsigned type = x_type[k];
       if (k == X_OTHER) {
         type = (u8(&s) & 1u) ? (unsigned)grease16(&s) : u16(&s);
@@ -416,7 +437,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (dup || n_other == 64) continue;
         used_other[n_other++] = (uint16_t)type;
       } else {
-        if (used_kind[k]) continue;
         used_kind[k] = 1;
       }
       put16(o, type);

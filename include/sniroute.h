@@ -733,9 +733,10 @@ SNI_EXTERN void sni_router_slot_free(sni_router_slot *s);
  * End of stream.  When the peer sends part of a hello and then shuts down
  * its side, recv(MSG_PEEK) keeps returning those bytes and never 0.
  * sni_peek() therefore checks for a pending end of stream (poll with
- * POLLRDHUP on Linux, one extra system call) whenever the hello is
- * incomplete, and reports SNI_EOF.  Systems without POLLRDHUP report
- * SNI_EAGAIN until the caller's own deadline.
+ * POLLRDHUP on Linux, one extra system call) whenever part of a hello is
+ * queued, and reports SNI_EOF.  (With nothing queued, recv() itself
+ * reports the end.)  Systems without POLLRDHUP report SNI_EAGAIN until
+ * the caller's own deadline.
  */
 
 /*

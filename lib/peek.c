@@ -63,9 +63,13 @@ int sni_peek_ex(int fd, void *buf, size_t cap, sni_hello *out,
   }
   if (n == cap) return SNI_ENOSPC;
 
-  int closed = peer_has_closed(fd);
-  if (closed < 0) return closed;
-  if (closed) return SNI_EOF;
+  /* With nothing queued, recv() itself reported an end of stream (0), so
+   * the extra poll() is only needed behind a partial hello. */
+  if (n > 0) {
+    int closed = peer_has_closed(fd);
+    if (closed < 0) return closed;
+    if (closed) return SNI_EOF;
+  }
   if (need) {
     size_t k = sni_parser_need(&p);
     *need = k ? k : 1;

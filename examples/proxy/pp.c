@@ -11,22 +11,29 @@
 static const uint8_t v2sig[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
                                   0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
 
+/* Addresses are built in a local struct and copied in: writing through a
+ * sockaddr_in pointer into a sockaddr_storage and then reading ss_family
+ * breaks strict aliasing, and gcc -O2 did reorder exactly that. */
 static void set4(px_addr *a, const uint8_t *ip, const uint8_t *port) {
-  struct sockaddr_in *s = (struct sockaddr_in *)&a->ss;
+  struct sockaddr_in s;
+  memset(&s, 0, sizeof s);
+  s.sin_family = AF_INET;
+  memcpy(&s.sin_addr, ip, 4);
+  memcpy(&s.sin_port, port, 2);
   memset(a, 0, sizeof *a);
-  s->sin_family = AF_INET;
-  memcpy(&s->sin_addr, ip, 4);
-  memcpy(&s->sin_port, port, 2);
-  a->len = sizeof *s;
+  memcpy(&a->ss, &s, sizeof s);
+  a->len = sizeof s;
 }
 
 static void set6(px_addr *a, const uint8_t *ip, const uint8_t *port) {
-  struct sockaddr_in6 *s = (struct sockaddr_in6 *)&a->ss;
+  struct sockaddr_in6 s;
+  memset(&s, 0, sizeof s);
+  s.sin6_family = AF_INET6;
+  memcpy(&s.sin6_addr, ip, 16);
+  memcpy(&s.sin6_port, port, 2);
   memset(a, 0, sizeof *a);
-  s->sin6_family = AF_INET6;
-  memcpy(&s->sin6_addr, ip, 16);
-  memcpy(&s->sin6_port, port, 2);
-  a->len = sizeof *s;
+  memcpy(&a->ss, &s, sizeof s);
+  a->len = sizeof s;
 }
 
 static int parse_v2(const uint8_t *b, size_t len, px_addr *src,
@@ -115,22 +122,24 @@ static void unify(px_addr *a, px_addr *b) {
   px_addr *v[2] = {a, b};
   for (int i = 0; i < 2; i++) {
     if (v[i]->ss.ss_family != AF_INET6) continue;
-    struct sockaddr_in6 *s = (struct sockaddr_in6 *)&v[i]->ss;
-    if (IN6_IS_ADDR_V4MAPPED(&s->sin6_addr)) {
+    struct sockaddr_in6 s;
+    memcpy(&s, &v[i]->ss, sizeof s);
+    if (IN6_IS_ADDR_V4MAPPED(&s.sin6_addr)) {
       uint8_t ip[4], port[2];
-      memcpy(ip, s->sin6_addr.s6_addr + 12, 4);
-      memcpy(port, &s->sin6_port, 2);
+      memcpy(ip, s.sin6_addr.s6_addr + 12, 4);
+      memcpy(port, &s.sin6_port, 2);
       set4(v[i], ip, port);
     }
   }
   if (a->ss.ss_family == b->ss.ss_family) return;
   for (int i = 0; i < 2; i++) {
     if (v[i]->ss.ss_family != AF_INET) continue;
-    struct sockaddr_in *s = (struct sockaddr_in *)&v[i]->ss;
+    struct sockaddr_in s;
+    memcpy(&s, &v[i]->ss, sizeof s);
     uint8_t ip[16] = {0}, port[2];
     ip[10] = ip[11] = 0xFF;
-    memcpy(ip + 12, &s->sin_addr, 4);
-    memcpy(port, &s->sin_port, 2);
+    memcpy(ip + 12, &s.sin_addr, 4);
+    memcpy(port, &s.sin_port, 2);
     set6(v[i], ip, port);
   }
 }

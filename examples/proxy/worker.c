@@ -5,7 +5,7 @@
  *
  * A connection whose hello is incomplete owns no buffer: every peek lands
  * in the worker's single buffer and nothing is read from the socket, so
- * the hello is relayed to the upstream by the same splice() as the rest. */
+ * the hello is relayed to the upstream like the rest of the stream. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -28,15 +28,15 @@ enum { TL_NONE, TL_HELLO, TL_CONNECT, TL_IDLE, TL_COUNT };
 enum { TAG_CLIENT = 0, TAG_UP = 1, TAG_LISTEN = 2, TAG_WAKE = 3, TAG_ODD = 4 };
 
 #define PEEK_CAP 65536
-#define RW_BUF 16384
+#define RW_BUF 65536
 #define PIPE_POOL 128
 #define SPLICE_CHUNK (1 << 20)
 #define PIPE_BYTES (1 << 20)
 
-/* One direction of the relay.  In splice mode the bytes in flight sit in a
- * kernel pipe (at most its capacity); in read/write mode in a fixed buffer
- * allocated when relaying starts.  Either way buffering is bounded and a
- * full buffer stops reading from the source: back-pressure. */
+/* One direction of the relay: direct (worker buffer, nothing in flight),
+ * then, once needed, a kernel pipe for splice(), or with `splice off` a
+ * fixed buffer.  Buffering is bounded either way and a full pipe or buffer
+ * stops reading from the source: back-pressure. */
 typedef struct chan {
   int p[2];
   uint8_t *buf;
@@ -180,7 +180,7 @@ static void pipe_put(px_worker *w, chan *ch) {
 /* ---------------------------------------------------------------- logging */
 static void log_conn(px_worker *w, conn *c) {
   if (px_log_fd < 0) return;
-  char line[1024], ts[40], cl[64], ua[96] = "-";
+  char line[1024], ts[40], cl[64], ua[PX_NAME_MAX + 80 + 3] = "-";
   struct timespec rt;
   clock_gettime(CLOCK_REALTIME, &rt);
   struct tm tm;
@@ -356,10 +356,15 @@ static int send_proxy_header(px_worker *w, conn *c) {
 
 static void on_upstream(px_worker *w, conn *c, uint32_t ev) {
   if (c->state == ST_CONNECTING) {
+    /* A failed connect always raises EPOLLERR or EPOLLHUP: only then is
+     * SO_ERROR worth a system call. */
     int err = 0;
-    socklen_t el = sizeof err;
-    if (getsockopt(c->ufd, SOL_SOCKET, SO_ERROR, &err, &el) != 0) err = errno;
-    if (err || (ev & EPOLLERR)) {
+    if (ev & (EPOLLERR | EPOLLHUP)) {
+      socklen_t el = sizeof err;
+      if (getsockopt(c->ufd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || !err)
+        err = ECONNREFUSED;
+    }
+    if (err) {
       inc(w, PXC_CONNECT_FAILURES, 1);
       close(c->ufd);
       c->ufd = -1;
@@ -373,7 +378,7 @@ static void on_upstream(px_worker *w, conn *c, uint32_t ev) {
     }
     c->state = ST_RELAY;
     timer_set(w, c, TL_IDLE, c->cfg->idle_timeout_ms);
-    relay(w, c, -1, 0);
+    relay(w, c, -1, ev);
     return;
   }
   if (c->state == ST_RELAY) relay(w, c, 0, ev);
@@ -594,15 +599,78 @@ static long pump_rw(chan *ch, const chan *other, int src, int dst) {
   }
 }
 
-static int chan_open(px_worker *w, chan *ch, int splice_mode) {
-  if (splice_mode && pipe_get(w, ch->p) == 0) return 0;
+static int chan_open(chan *ch, int splice_mode) {
+  if (splice_mode) return 0; /* starts direct, see pump_direct() */
   ch->buf = malloc(RW_BUF);
   return ch->buf ? 0 : -1;
 }
 
-static long pump(chan *ch, const chan *other, int src, int dst) {
-  return ch->p[0] >= 0 ? pump_splice(ch, other, src, dst)
-                       : pump_rw(ch, other, src, dst);
+/* Small exchanges (the hello, a handshake, a request) go through the
+ * worker's buffer with recv/send and need no per-connection state at all.
+ * The first time the destination cannot take everything, or a read fills
+ * the buffer (bulk transfer), the direction moves to a pipe for good: the
+ * unsent rest is written into the pipe, and splice() takes over. */
+static long pump_direct(px_worker *w, chan *ch, const chan *other, int src,
+                        int dst) {
+  long moved = 0;
+  for (;;) {
+    if (ch->eof) {
+      if (!ch->shut) {
+        if (!other->shut) shutdown(dst, SHUT_WR);
+        ch->shut = 1;
+      }
+      return moved;
+    }
+    long n = (long)recv(src, w->buf, RW_BUF, MSG_DONTWAIT);
+    if (n == 0) {
+      ch->eof = 1;
+      continue;
+    }
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return moved;
+      return -1;
+    }
+    long sent = 0;
+    while (sent < n) {
+      long k = (long)send(dst, w->buf + sent, (size_t)(n - sent),
+                          MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (k > 0) {
+        sent += k;
+        continue;
+      }
+      if (k < 0 && errno == EINTR) continue;
+      if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      return -2;
+    }
+    ch->bytes += (uint64_t)sent;
+    moved += sent;
+    if (sent == n && n < RW_BUF) continue;
+    size_t rest = (size_t)(n - sent);
+    if (pipe_get(w, ch->p) == 0) {
+      /* An empty pipe holds at least 64 KiB = RW_BUF: this cannot block. */
+      if (rest && (long)write(ch->p[1], w->buf + sent, rest) != (long)rest)
+        return -2;
+      ch->inpipe = rest;
+    } else {
+      ch->buf = malloc(RW_BUF);
+      if (!ch->buf) return -2;
+      memcpy(ch->buf, w->buf + sent, rest);
+      ch->off = 0;
+      ch->len = (uint32_t)rest;
+    }
+    if (rest) return moved; /* wait until dst is writable */
+    long more = ch->p[0] >= 0 ? pump_splice(ch, other, src, dst)
+                              : pump_rw(ch, other, src, dst);
+    return more < 0 ? more : moved + more;
+  }
+}
+
+static long pump(px_worker *w, chan *ch, const chan *other, int src,
+                 int dst) {
+  if (ch->p[0] >= 0) return pump_splice(ch, other, src, dst);
+  if (ch->buf) return pump_rw(ch, other, src, dst);
+  return pump_direct(w, ch, other, src, dst);
 }
 
 static int chan_pending(const chan *ch) {
@@ -612,9 +680,9 @@ static int chan_pending(const chan *ch) {
 /* from_client: 1 event on the client socket, 0 on the upstream socket, -1
  * start (pump both ways). */
 static void relay(px_worker *w, conn *c, int from_client, uint32_t ev) {
-  if (!c->c2u.buf && c->c2u.p[0] < 0) {
+  if (from_client < 0) {
     int sp = c->cfg->use_splice;
-    if (chan_open(w, &c->c2u, sp) || chan_open(w, &c->u2c, sp)) {
+    if (chan_open(&c->c2u, sp) || chan_open(&c->u2c, sp)) {
       conn_close(w, c, "no_memory");
       return;
     }
@@ -622,10 +690,11 @@ static void relay(px_worker *w, conn *c, int from_client, uint32_t ev) {
   const uint32_t in = EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR;
   int do_c2u, do_u2c;
   if (from_client < 0) {
-    /* Start: the hello waits in the client socket.  Anything the upstream
-     * sends will raise its own edge-triggered event. */
+    /* Start: the hello waits in the client socket.  The upstream's side is
+     * pumped only if the connect event already reported bytes from it (a
+     * server that speaks first); later bytes raise their own edge. */
     do_c2u = 1;
-    do_u2c = 0;
+    do_u2c = (ev & in) != 0;
   } else if (from_client) {
     /* Readable client feeds c2u; writable client drains u2c, which only
      * matters if u2c is waiting for room. */
@@ -636,8 +705,8 @@ static void relay(px_worker *w, conn *c, int from_client, uint32_t ev) {
     do_c2u = (ev & EPOLLOUT) && chan_pending(&c->c2u);
   }
   long m1 = 0, m2 = 0;
-  if (do_c2u) m1 = pump(&c->c2u, &c->u2c, c->cfd, c->ufd);
-  if (m1 >= 0 && do_u2c) m2 = pump(&c->u2c, &c->c2u, c->ufd, c->cfd);
+  if (do_c2u) m1 = pump(w, &c->c2u, &c->u2c, c->cfd, c->ufd);
+  if (m1 >= 0 && do_u2c) m2 = pump(w, &c->u2c, &c->c2u, c->ufd, c->cfd);
   if (m1 < 0 || m2 < 0) {
     /* Which side broke the connection, for the log. */
     int client_side = m1 == -1 || m2 == -2;

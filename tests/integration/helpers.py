@@ -224,17 +224,23 @@ def client_ctx(alpn=None):
     return ctx
 
 
-def connect(host, port, src=None, pp1=None, timeout=10):
+def connect(host, port, src=None, pp1=None, timeout=10, pp2=None):
     s = socket.create_connection((host, port), timeout=timeout,
                                  source_address=(src, 0) if src else None)
     if pp1:
         # A load balancer in front: PROXY v1 header with the real client.
         s.sendall(("PROXY TCP4 %s %s 40000 443\r\n" % (pp1, host)).encode())
+    if pp2:
+        # The same in v2 (binary), with a TLV the proxy must skip.
+        body = (socket.inet_aton(pp2) + socket.inet_aton(host) +
+                struct.pack("!HH", 40001, 443) + b"\x04\x00\x02ab")
+        s.sendall(b"\r\n\r\n\x00\r\nQUIT\n\x21\x11" +
+                  struct.pack("!H", len(body)) + body)
     return s
 
 
 def tls_connect(a):
-    s = connect(a.host, a.port, a.src, a.pp1)
+    s = connect(a.host, a.port, a.src, a.pp1, pp2=a.pp2)
     return client_ctx(a.alpn).wrap_socket(s, server_hostname=a.sni)
 
 
@@ -383,6 +389,7 @@ def main():
     p.add_argument("--alpn")
     p.add_argument("--src")
     p.add_argument("--pp1")
+    p.add_argument("--pp2")
     p.add_argument("--http")
     p.add_argument("--bytes", type=int, default=10_000_000)
     p.add_argument("--path", default="/ws")

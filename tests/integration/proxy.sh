@@ -221,6 +221,10 @@ out=$(timeout 10 $HELP tls 127.0.0.1 "$PXPP" --sni www.test --pp1 203.0.113.9 --
 check "PROXY v1 from a trusted balancer: nginx sees the original client" \
   '^nginx-web client=203\.0\.113\.9 sni=www\.test$' "$out"
 
+out=$(timeout 10 $HELP tls 127.0.0.1 "$PXPP" --sni ws.test --pp2 198.51.100.4 --http / 2>&1)
+check "PROXY v2 from a trusted balancer: nginx sees the original client" \
+  '^nginx-web client=198\.51\.100\.4 sni=ws\.test$' "$out"
+
 out=$(timeout 10 $HELP tls 127.0.0.1 "$PXPP" --src 127.0.0.2 --sni www.test --pp1 203.0.113.9 --http / 2>&1)
 check "PROXY header from an untrusted source is refused" '^(CONNERROR|SSLERROR)|^$' "$out"
 
@@ -255,6 +259,37 @@ check "log line has client, sni, alpn, route, upstream, bytes" \
   'client=127\.0\.0\.2:[0-9]+ sni=www\.test alpn=h2,http/1\.1 route=exact upstream=web\(127\.0\.0\.1:[0-9]+\) bytes_up=[1-9][0-9]* bytes_down=[1-9][0-9]* ms=[0-9]+ verdict=ok' \
   "$(grep 'client=127.0.0.2' "$T/proxy.log" | head -n1)"
 check "connect failure on the first address was counted" 'connect_failures=[1-9]' "$ctr"
+
+# max_connections: a second proxy (quick form) limited to 2 connections
+# pauses accepting instead of spinning, and resumes when one closes.
+"$PROXY" --listen "127.0.0.1:$DEAD" --default "127.0.0.1:$RAW" --max-connections 2 \
+  --hello-timeout 30s --log off 2>"$T/limit.err" &
+LIM_PID=$!
+PIDS+=($LIM_PID)
+wait_port "$DEAD" "$LIM_PID"
+out=$(timeout 20 python3 - "$DEAD" "$LIM_PID" <<'PY'
+import socket, sys, time
+port, pid = int(sys.argv[1]), sys.argv[2]
+def ticks():
+    f = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
+    return int(f[11]) + int(f[12])
+def fds():
+    import os
+    return len(os.listdir("/proc/%s/fd" % pid))
+base = fds()
+ss = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+time.sleep(0.5)
+held = fds() - base
+t0 = ticks(); time.sleep(1.0); busy = ticks() - t0
+ss[0].close()
+time.sleep(0.6)
+after = fds() - base
+print("held=%d busy_ticks=%d after_close=%d" % (held, busy, after))
+PY
+)
+check "max_connections 2: third connection waits, no spinning, accepted after a close" \
+  '^held=2 busy_ticks=[0-2] after_close=2$' "$out"
+kill "$LIM_PID"
 
 # SIGTERM: stops accepting and exits after draining.
 kill -TERM "$PROXY_PID"
