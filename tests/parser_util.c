@@ -467,3 +467,18 @@ size_t hello_walk(const uint8_t *hs, size_t n, lenfield *f, size_t fcap,
   if (n_ext) *n_ext = ne;
   return w.nf;
 }
+
+vec *corpus;
+size_t n_corpus;
+
+int corpus_setup(void **state) {
+  (void)state;
+  n_corpus = corpus_load(&corpus);
+  return n_corpus == (size_t)-1 ? -1 : 0;
+}
+
+int corpus_teardown(void **state) {
+  (void)state;
+  corpus_free(corpus, n_corpus);
+  return 0;
+}

@@ -37,6 +37,12 @@ typedef struct vec {
  * message printed on an unreadable or invalid file. */
 size_t corpus_load(vec **out);
 void corpus_free(vec *v, size_t n);
+/* The corpus shared by a test group, loaded by corpus_setup() and freed by
+ * corpus_teardown() (cmocka group fixtures). */
+extern vec *corpus;
+extern size_t n_corpus;
+int corpus_setup(void **state);
+int corpus_teardown(void **state);
 /* Reads SNI_TEST_DATA/<case>/<file> (NULL if missing). */
 uint8_t *corpus_file(const char *name, const char *file, size_t *len);
 

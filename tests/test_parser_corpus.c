@@ -14,8 +14,6 @@
 #include "parser_util.h"
 #include "sniroute.h"
 
-static vec *corpus;
-static size_t n_corpus;
 static unsigned mismatches;
 
 static void mismatch(const vec *v, const char *fmt, ...) {
@@ -28,17 +26,6 @@ static void mismatch(const vec *v, const char *fmt, ...) {
   mismatches++;
 }
 
-static int setup(void **state) {
-  (void)state;
-  n_corpus = corpus_load(&corpus);
-  return n_corpus == (size_t)-1 ? -1 : 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  corpus_free(corpus, n_corpus);
-  return 0;
-}
 
 /* Fields every truth file must carry: without them the comparison would
  * silently test nothing. */
@@ -479,5 +466,5 @@ int main(void) {
       cmocka_unit_test(test_output_fully_overwritten),
       cmocka_unit_test(test_side_files),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, corpus_setup, corpus_teardown);
 }

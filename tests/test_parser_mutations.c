@@ -23,20 +23,7 @@
 enum { X_PROTO = 1, X_BIG = 2, X_AGAIN = 4, X_OK = 8, X_NOTTLS = 16,
        X_SSLV2 = 32 };
 
-static vec *corpus;
-static size_t n_corpus;
 
-static int setup(void **state) {
-  (void)state;
-  n_corpus = corpus_load(&corpus);
-  return n_corpus == (size_t)-1 ? -1 : 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  corpus_free(corpus, n_corpus);
-  return 0;
-}
 
 static unsigned outcome(int rc, size_t wire_len) {
   if (rc == SNI_EPROTO) return X_PROTO;
@@ -410,5 +397,5 @@ int main(void) {
       cmocka_unit_test(test_random_garbage),
       cmocka_unit_test(test_corpus_byte_flips),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, corpus_setup, corpus_teardown);
 }

@@ -116,20 +116,7 @@ char *strndup(const char *s, size_t max) {
 }
 #endif
 
-static vec *corpus;
-static size_t n_corpus;
 
-static int setup(void **state) {
-  (void)state;
-  n_corpus = corpus_load(&corpus);
-  return n_corpus == (size_t)-1 ? -1 : 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  corpus_free(corpus, n_corpus);
-  return 0;
-}
 
 static void skip_under_asan(void) {
 #ifndef NOALLOC_ACTIVE
@@ -216,5 +203,5 @@ int main(void) {
       cmocka_unit_test(test_interposition_counts),
       cmocka_unit_test(test_parses_do_not_allocate),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, corpus_setup, corpus_teardown);
 }

@@ -20,20 +20,7 @@
 #define CHUNKING_SEED 0x5e1f2024c0ffeeull
 #define RANDOM_CHUNKINGS 200
 
-static vec *corpus;
-static size_t n_corpus;
 
-static int setup(void **state) {
-  (void)state;
-  n_corpus = corpus_load(&corpus);
-  return n_corpus == (size_t)-1 ? -1 : 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  corpus_free(corpus, n_corpus);
-  return 0;
-}
 
 /* Wire offset where the last record's payload starts: from there on the
  * parser has read every record header and need() is exact. */
@@ -305,5 +292,5 @@ int main(void) {
       cmocka_unit_test(test_trailing_bytes_not_counted),
       cmocka_unit_test(test_early_data_after_hello),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, corpus_setup, corpus_teardown);
 }

@@ -52,6 +52,10 @@ typedef struct conn {
   uint64_t t_start;
   int cfd, ufd;
   uint8_t tlist, state, lowat, addr_i, attempt, listener;
+  /* Sticky: an event with RDHUP/HUP/ERR was seen on the client / upstream
+   * socket.  Until then a short read means the socket is drained (see
+   * pump_direct()). */
+  uint8_t hup_c, hup_u;
   const char *verdict;
   px_cfg *cfg;
   const px_upstream *up;
@@ -317,6 +321,7 @@ static void start_connect(px_worker *w, conn *c, int from) {
     if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0 ||
         errno == EINPROGRESS) {
       c->ufd = fd;
+      c->hup_u = 0;
       c->addr_i = (uint8_t)i;
       /* The parity bit tells events of a closed earlier attempt (still in
        * this epoll batch) from events of this one. */
@@ -611,7 +616,7 @@ static int chan_open(chan *ch, int splice_mode) {
  * the buffer (bulk transfer), the direction moves to a pipe for good: the
  * unsent rest is written into the pipe, and splice() takes over. */
 static long pump_direct(px_worker *w, chan *ch, const chan *other, int src,
-                        int dst) {
+                        int dst, int src_hup) {
   long moved = 0;
   for (;;) {
     if (ch->eof) {
@@ -645,7 +650,15 @@ static long pump_direct(px_worker *w, chan *ch, const chan *other, int src,
     }
     ch->bytes += (uint64_t)sent;
     moved += sent;
-    if (sent == n && n < RW_BUF) continue;
+    if (sent == n && n < RW_BUF) {
+      /* A short read emptied the receive queue.  The socket is registered
+       * edge-triggered, so any byte (or FIN) that arrives from now on raises
+       * a new event: the recv() that would only return EAGAIN is skipped.
+       * A FIN that came before the last event was reported with it
+       * (src_hup): then read on until recv() returns 0. */
+      if (!src_hup) return moved;
+      continue;
+    }
     size_t rest = (size_t)(n - sent);
     if (pipe_get(w, ch->p) == 0) {
       /* An empty pipe holds at least 64 KiB = RW_BUF: this cannot block. */
@@ -667,10 +680,10 @@ static long pump_direct(px_worker *w, chan *ch, const chan *other, int src,
 }
 
 static long pump(px_worker *w, chan *ch, const chan *other, int src,
-                 int dst) {
+                 int dst, int src_hup) {
   if (ch->p[0] >= 0) return pump_splice(ch, other, src, dst);
   if (ch->buf) return pump_rw(ch, other, src, dst);
-  return pump_direct(w, ch, other, src, dst);
+  return pump_direct(w, ch, other, src, dst, src_hup);
 }
 
 static int chan_pending(const chan *ch) {
@@ -705,8 +718,9 @@ static void relay(px_worker *w, conn *c, int from_client, uint32_t ev) {
     do_c2u = (ev & EPOLLOUT) && chan_pending(&c->c2u);
   }
   long m1 = 0, m2 = 0;
-  if (do_c2u) m1 = pump(w, &c->c2u, &c->u2c, c->cfd, c->ufd);
-  if (m1 >= 0 && do_u2c) m2 = pump(w, &c->u2c, &c->c2u, c->ufd, c->cfd);
+  if (do_c2u) m1 = pump(w, &c->c2u, &c->u2c, c->cfd, c->ufd, c->hup_c);
+  if (m1 >= 0 && do_u2c)
+    m2 = pump(w, &c->u2c, &c->c2u, c->ufd, c->cfd, c->hup_u);
   if (m1 < 0 || m2 < 0) {
     /* Which side broke the connection, for the log. */
     int client_side = m1 == -1 || m2 == -2;
@@ -854,10 +868,13 @@ static void *worker_main(void *arg) {
       }
       conn *c = (conn *)(uintptr_t)(d & ~(uint64_t)15);
       if (c->state == ST_DEAD) continue;
+      const uint32_t hup = EPOLLRDHUP | EPOLLHUP | EPOLLERR;
       if (tag == TAG_CLIENT) {
+        if (evs[i].events & hup) c->hup_c = 1;
         on_client(w, c, evs[i].events);
       } else {
         if (((d & TAG_ODD) != 0) != (c->attempt != 0)) continue; /* stale */
+        if (evs[i].events & hup) c->hup_u = 1;
         on_upstream(w, c, evs[i].events);
       }
     }
