@@ -17,7 +17,18 @@
 #include "sniroute.h"
 
 #include <string.h>
-#if defined(__SSE2__)
+/* SSE2 is part of x86-64; SNI_NO_SIMD forces the portable loops, which
+ * the clang run of scripts/test builds so that both versions are tested. */
+/* Hot helpers called from two places that GCC would otherwise keep out of
+ * line (measured: about 15% of the instructions of a parse). */
+#if defined(__GNUC__) || defined(__clang__)
+#define SNI_HOT_INLINE inline __attribute__((always_inline))
+#else
+#define SNI_HOT_INLINE inline
+#endif
+
+#if defined(__SSE2__) && !defined(SNI_NO_SIMD)
+#define SNI_USE_SSE2 1
 #include <emmintrin.h>
 #endif
 
@@ -142,18 +153,26 @@ int sni_alpn_get(const sni_hello *h, unsigned i, const uint8_t **name,
 static inline unsigned copy_be16(uint16_t *dst, const uint8_t *src, size_t n) {
   unsigned g = 0;
   size_t i = 0;
-#if defined(__SSE2__) && defined(__ORDER_LITTLE_ENDIAN__) && \
+#if defined(SNI_USE_SSE2) && defined(__ORDER_LITTLE_ENDIAN__) && \
     __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
   const __m128i lowmask = _mm_set1_epi16(0x0f0f), pat = _mm_set1_epi16(0x0a0a);
   __m128i any = _mm_setzero_si128();
-  for (; i + 8 <= n; i += 8) {
-    __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)(src + 2 * i));
-    __m128i sw = _mm_or_si128(_mm_slli_epi16(raw, 8), _mm_srli_epi16(raw, 8));
-    _mm_storeu_si128((__m128i *)(void *)(dst + i), sw);
-    /* GREASE: both bytes equal and each low nibble 0xa. */
-    __m128i same = _mm_cmpeq_epi16(raw, sw);
-    __m128i nib = _mm_cmpeq_epi16(_mm_and_si128(raw, lowmask), pat);
-    any = _mm_or_si128(any, _mm_and_si128(same, nib));
+  if (n >= 8) {
+    /* Whole blocks, then one last block ending at n that overlaps the
+     * previous one: rewriting equal values is harmless and avoids a
+     * scalar tail. */
+    for (;;) {
+      if (i + 8 > n) i = n - 8;
+      __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)(src + 2 * i));
+      __m128i sw = _mm_or_si128(_mm_slli_epi16(raw, 8), _mm_srli_epi16(raw, 8));
+      _mm_storeu_si128((__m128i *)(void *)(dst + i), sw);
+      /* GREASE: both bytes equal and each low nibble 0xa. */
+      __m128i same = _mm_cmpeq_epi16(raw, sw);
+      __m128i nib = _mm_cmpeq_epi16(_mm_and_si128(raw, lowmask), pat);
+      any = _mm_or_si128(any, _mm_and_si128(same, nib));
+      i += 8;
+      if (i >= n) break;
+    }
   }
   g = (unsigned)_mm_movemask_epi8(any) != 0;
 #endif
@@ -197,8 +216,8 @@ static const list_desc lists[L_COUNT] = {
 /* Appends n big-endian values at src to list d: keeps the first entries up
  * to the capacity, flags truncation, and raises the GREASE flag for the
  * lists that count towards it. */
-static inline void put_list16(sni_hello *h, const list_desc *d,
-                              const uint8_t *src, size_t n) {
+static SNI_HOT_INLINE void put_list16(sni_hello *h, const list_desc *d,
+                                      const uint8_t *src, size_t n) {
   uint16_t *arr = (uint16_t *)(void *)((uint8_t *)h + d->off16);
   uint8_t *cntp = (uint8_t *)h + d->offn;
   size_t cnt = *cntp, room = d->cap - cnt;
@@ -223,6 +242,7 @@ static inline void put_list8(sni_hello *h, const list_desc *d,
 
 /* ---- server name classification ---------------------------------------- */
 
+#if !defined(SNI_USE_SSE2)
 /* Character classes for host names: OK = allowed in a label; DIGIT;
  * ALPHA (letters, '-' and '_': what makes a label not all-digit); UPPER is
  * 0x20, the bit that lowercases an ASCII letter; DOT; COLON (IPv6
@@ -247,6 +267,7 @@ static const uint8_t name_class[256] = {
     64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
     64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
 };
+#endif
 
 /* 1 if s[0..n) is a dotted quad of decimal octets (only called on names made
  * of digits and dots). */
@@ -270,7 +291,81 @@ static int dotted_quad(const char *s, size_t n) {
  * and locale-free: lowercasing is ASCII only, and anything outside LDH
  * (plus '_', which real deployments use) marks the name as not a host name
  * instead of failing the parse, so the router can send it to no_sni.
- * One table lookup per byte; label rules are checked at the dots only. */
+ * The two versions below compute the same result. */
+#if defined(SNI_USE_SSE2)
+/* 16 name bytes per step: lowercase, and masks of dots, "alpha" bytes
+ * (letters, '-', '_'), colons and disallowed bytes; the label rules are then
+ * checked only at the dots, found in a 256-bit dot bitmap. */
+static void classify_name(sni_hello *h) {
+  size_t n = h->sni_len;
+  const char *s = h->sni;
+  char *lo = h->sni_normalized;
+  unsigned flags = 0;
+  if (n > 0 && s[n - 1] == '.') {
+    flags |= SNI_NAME_TRAILING_DOT;
+    n--;
+  }
+  int bad = (n == 0 || n > 253);
+  uint64_t dots[4] = {0, 0, 0, 0}, alph[4] = {0, 0, 0, 0};
+  unsigned badm = 0, colonm = 0;
+  const __m128i iota = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+                                     12, 13, 14, 15);
+  /* sni and sni_normalized are SNI_MAX_NAME + 1 = 256 bytes, so every
+   * 16-byte block below n lies inside them; bytes past n are masked off
+   * and stored as zero, as the zeroed struct already holds there. */
+  for (size_t base = 0; base < n; base += 16) {
+    size_t r = n - base < 16 ? n - base : 16;
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + base));
+    __m128i valid = _mm_cmpgt_epi8(_mm_set1_epi8((char)r), iota);
+    __m128i up = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('A' - 1)),
+                               _mm_cmplt_epi8(x, _mm_set1_epi8('Z' + 1)));
+    __m128i l = _mm_or_si128(x, _mm_and_si128(up, _mm_set1_epi8(0x20)));
+    _mm_storeu_si128((__m128i *)(void *)(lo + base), _mm_and_si128(l, valid));
+    __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(l, _mm_set1_epi8('a' - 1)),
+                                   _mm_cmplt_epi8(l, _mm_set1_epi8('z' + 1)));
+    __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)),
+                                  _mm_cmplt_epi8(x, _mm_set1_epi8('9' + 1)));
+    __m128i alpha = _mm_or_si128(
+        letter, _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('-')),
+                             _mm_cmpeq_epi8(x, _mm_set1_epi8('_'))));
+    __m128i dot = _mm_cmpeq_epi8(x, _mm_set1_epi8('.'));
+    __m128i ok = _mm_or_si128(alpha, _mm_or_si128(digit, dot));
+    badm |= (unsigned)_mm_movemask_epi8(_mm_andnot_si128(ok, valid));
+    colonm |= (unsigned)_mm_movemask_epi8(
+        _mm_and_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(':')), valid));
+    unsigned dm = (unsigned)_mm_movemask_epi8(_mm_and_si128(dot, valid));
+    unsigned am = (unsigned)_mm_movemask_epi8(_mm_and_si128(alpha, valid));
+    dots[base / 64] |= (uint64_t)dm << (base % 64);
+    alph[base / 64] |= (uint64_t)am << (base % 64);
+  }
+  if (badm) bad = 1;
+  size_t label_start = 0;
+  for (unsigned w = 0; w < 4; w++)
+    for (uint64_t m = dots[w]; m; m &= m - 1) {
+      size_t i = w * 64u + (size_t)__builtin_ctzll(m);
+      if (i == label_start || i - label_start > 63) bad = 1;
+      label_start = i + 1;
+    }
+  if (n == label_start || n - label_start > 63) bad = 1;
+  if (colonm) flags |= SNI_NAME_IP_LITERAL;
+  int any_alpha = (alph[0] | alph[1] | alph[2] | alph[3]) != 0;
+  if (!any_alpha && !badm && dotted_quad(s, n)) flags |= SNI_NAME_IP_LITERAL;
+  /* No TLD is all digits: the last label must hold an alpha byte. */
+  int last_alpha = 0;
+  for (unsigned w = 4; w-- > 0;)
+    if (alph[w]) {
+      size_t hi = w * 64u + 63u - (size_t)__builtin_clzll(alph[w]);
+      last_alpha = hi >= label_start;
+      break;
+    }
+  if (!last_alpha) bad = 1;
+  if (bad || (flags & SNI_NAME_IP_LITERAL)) flags |= SNI_NAME_NOT_HOSTNAME;
+  lo[n] = '\0';
+  h->sni_normalized_len = (uint16_t)n;
+  h->name_flags = (uint8_t)flags;
+}
+#else
+/* One table lookup per byte; label rules are checked at the dots only. */
 static void classify_name(sni_hello *h) {
   size_t n = h->sni_len;
   const char *s = h->sni;
@@ -308,6 +403,7 @@ static void classify_name(sni_hello *h) {
   h->sni_normalized_len = (uint16_t)n;
   h->name_flags = (uint8_t)flags;
 }
+#endif
 
 /* ---- the handshake layer ------------------------------------------------ */
 
@@ -373,8 +469,9 @@ static void finish(parser_impl *p) {
  * compares the two on every input (one-shot vs. random splits).
  * Returns 1 if handled, 0 for types left to the states, or SNI_EPROTO.
  */
-static int ext_fast(parser_impl *p, sni_hello *h, uint16_t type,
-                    const uint8_t *d, uint32_t len) {
+static SNI_HOT_INLINE int ext_fast(parser_impl *p, sni_hello *h,
+                                   uint16_t type, const uint8_t *d,
+                                   uint32_t len) {
   const uint8_t *end = d + len;
   switch (type) {
   case 0: { /* server_name: checks as in E_SNI_LIST / E_SNI_ENTRY */
@@ -1033,6 +1130,174 @@ int sni_parser_init(sni_parser *sp, sni_hello *out, const sni_limits *limits) {
   return 0;
 }
 
+/*
+ * Whole-hello fast path: when the first bytes fed hold one complete record
+ * that carries exactly the whole ClientHello (what nearly every client
+ * sends, and what one-shot parsing of a full read always sees), parse it
+ * in a single pass with plain bounded reads and no element states.  It
+ * only ever accepts: on anything unusual or malformed it restores the
+ * freshly initialised state and returns 0, and the element state machine
+ * then parses the same bytes and produces the exact error and partial
+ * hello.  Returns the wire length on success.
+ */
+static const uint8_t fast_kind[64] = {
+    [0] = 1, [10] = 2, [11] = 3, [13] = 4, [16] = 5, [34] = 6, [35] = 7,
+    [41] = 8, [42] = 9, [43] = 10, [50] = 11, [51] = 12};
+
+static int hello_fast(parser_impl *p, const uint8_t *b, size_t len) {
+  if (b[0] != 0x16 || b[1] != 3) return 0;
+  uint32_t rlen = rd16(b + 3);
+  if (rlen > MAX_RECORD || (size_t)rlen + 5u > len) return 0;
+  uint32_t hl = (uint32_t)b[6] << 16 | (uint32_t)b[7] << 8 | b[8];
+  if (b[5] != 1 || hl + 4u != rlen || rlen > p->max_hello ||
+      hl < MIN_HELLO_BODY || p->max_records < 1)
+    return 0;
+  sni_hello *h = p->out;
+  const uint8_t *d = b + 9, *end = b + 5 + rlen;
+  if (d[0] != 3) return 0;
+  h->record_version = rd16(b + 1);
+  h->record_versions[0] = h->record_version;
+  h->record_lengths[0] = (uint16_t)rlen;
+  h->n_record_list = 1;
+  h->records = 1;
+  h->hello_len = rlen;
+  h->legacy_version = rd16(d);
+  memcpy(h->random, d + 2, 32);
+  d += 34;
+  unsigned sid = *d++; /* hl >= MIN_HELLO_BODY: these reads are in bounds */
+  if (sid > 32 || (size_t)(end - d) < sid + 2u) goto fallback;
+  h->session_id_len = (uint8_t)sid;
+  d += sid;
+  uint32_t cs = rd16(d);
+  d += 2;
+  if (cs < 2 || (cs & 1u) || (size_t)(end - d) < cs + 1u) goto fallback;
+  put_list16(h, &lists[L_CIPHERS], d, cs / 2u);
+  d += cs;
+  uint32_t cm = *d++;
+  if (cm < 1 || (size_t)(end - d) < cm) goto fallback;
+  put_list8(h, &lists[L_COMPRESSION], d, cm);
+  d += cm;
+  if (d != end) {
+    uint32_t seen = 0;
+    uint64_t bloom = 0;
+    if (end - d < 2 || rd16(d) + 2u != (size_t)(end - d)) goto fallback;
+    d += 2;
+    while (d < end) {
+      if (end - d < 4) goto fallback;
+      uint16_t type = rd16(d);
+      uint32_t elen = rd16(d + 2);
+      d += 4;
+      if ((size_t)(end - d) < elen) goto fallback;
+      /* One table lookup classifies the type: interpreted types get an
+       * exact duplicate bit, the rest go through the bloom filter. */
+      unsigned kb = type < 64 ? fast_kind[type] : type == 0xfe0d ? 13u : 0u;
+      if (kb) {
+        uint32_t bit = 1u << kb;
+        if (seen & bit) goto fallback;
+        seen |= bit;
+      } else {
+        uint64_t bb = (uint64_t)1 << ((type ^ (type >> 6)) & 63u);
+        if (bloom & bb) {
+          for (unsigned i = 0; i < h->n_extensions; i++)
+            if (h->extensions[i] == type) goto fallback;
+        }
+        bloom |= bb;
+        if (grease16(type)) h->grease = 1;
+      }
+      if (h->n_extensions < SNI_CAP_EXTENSIONS) {
+        h->extensions[h->n_extensions] = type;
+        h->extension_lengths[h->n_extensions] = (uint16_t)elen;
+        h->n_extensions++;
+      } else {
+        h->truncated |= SNI_TRUNC_EXTENSIONS;
+      }
+      int fr = ext_fast(p, h, type, d, elen);
+      if (fr < 0) goto fallback;
+      if (fr == 0) {
+        const uint8_t *x = d, *xe = d + elen;
+        switch (type) {
+        case 35:
+          h->session_ticket = 1;
+          h->session_ticket_len = (uint16_t)elen;
+          break;
+        case 42:
+          if (elen != 0) goto fallback;
+          h->early_data = 1;
+          break;
+        case 41: { /* as E_PSK_*: last, ids then binders, equal counts */
+          if (xe != end || elen < 2) goto fallback;
+          uint32_t ids = rd16(x);
+          x += 2;
+          if (ids < 7 || (size_t)(xe - x) < ids) goto fallback;
+          h->psk = 1;
+          const uint8_t *ie = x + ids;
+          while (x < ie) {
+            if (ie - x < 2) goto fallback;
+            uint32_t il = rd16(x);
+            x += 2;
+            if (il == 0 || (size_t)(ie - x) < il + 4u) goto fallback;
+            p->psk_ids++;
+            x += il + 4u;
+          }
+          h->psk_identities = p->psk_ids;
+          if (xe - x < 2) goto fallback;
+          uint32_t bl = rd16(x);
+          x += 2;
+          if (bl < 33 || bl != (size_t)(xe - x)) goto fallback;
+          while (x < xe) {
+            uint32_t one = *x++;
+            if (one < 32 || (size_t)(xe - x) < one) goto fallback;
+            p->psk_binders++;
+            x += one;
+          }
+          break;
+        }
+        case 0xfe0d: /* as E_ECH_*: inner is one byte, outer is framed */
+          h->ech = 1;
+          if (elen < 1) goto fallback;
+          h->ech_type = x[0];
+          if (x[0] == 1) {
+            if (elen != 1) goto fallback;
+          } else if (x[0] == 0) {
+            if (elen < 8) goto fallback;
+            h->ech_kdf = rd16(x + 1);
+            h->ech_aead = rd16(x + 3);
+            h->ech_config_id = x[5];
+            uint32_t enc = rd16(x + 6);
+            x += 8;
+            if ((size_t)(xe - x) < enc + 2u) goto fallback;
+            h->ech_enc_len = (uint16_t)enc;
+            x += enc;
+            uint32_t pl = rd16(x);
+            if (pl == 0 || pl + 2u != (size_t)(xe - x)) goto fallback;
+            h->ech_payload_len = (uint16_t)pl;
+          } else {
+            goto fallback;
+          }
+          break;
+        default:
+          break;
+        }
+      }
+      d += elen;
+    }
+    if (p->psk_ids != p->psk_binders) goto fallback;
+  }
+  p->wire = rlen + 5u;
+  finish(p);
+  return (int)(rlen + 5u);
+fallback: {
+    sni_hello *out = p->out;
+    uint32_t mh = p->max_hello, mr = p->max_records;
+    memset(p, 0, sizeof(sni_parser));
+    p->out = out;
+    p->max_hello = mh;
+    p->max_records = mr;
+    zero_fn(out, 0, sizeof *out);
+    return 0;
+  }
+}
+
 int sni_parser_feed(sni_parser *sp, const void *chunk, size_t len) {
   if (!sp || (!chunk && len)) return SNI_EINVAL;
   parser_impl *p = (parser_impl *)(void *)sp;
@@ -1040,6 +1305,10 @@ int sni_parser_feed(sni_parser *sp, const void *chunk, size_t len) {
   if (p->rstate == R_DONE) return 0;
   if (!p->out) return SNI_EINVAL; /* never initialised */
   if (len == 0) return SNI_EAGAIN; /* NULL + 0 below would be UB */
+  if (p->wire == 0 && len >= 9) {
+    int fr = hello_fast(p, chunk, len);
+    if (fr > 0) return fr;
+  }
   const uint8_t *c = chunk, *e = c + len;
   int rc = 0;
   while (c < e) {
