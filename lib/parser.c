@@ -12,6 +12,13 @@
  * is completed in the 8-byte `tmp`; big elements (lists, names, skipped
  * blobs) are consumed piecewise and never buffered.
  *
+ * A first chunk that holds one record carrying exactly the whole hello (what
+ * nearly every client sends) is first tried by hello_fast(), one pass with
+ * plain bounded reads.  It only ever accepts: on anything unusual or
+ * malformed it resets the parser and the element states parse the same
+ * bytes, so every error and every partial result comes from one place.
+ * The fuzzers compare it with the element states on every input.
+ *
  * No allocation, no system call, no global state.
  */
 #include "sniroute.h"
