@@ -7,14 +7,7 @@ BIN=$1
 . "$(dirname "$0")/lib.sh"
 need curl
 
-mkcert a.test; mkcert b.test
-start upA python3 "$HERE/tls_upstream.py" --cert "$T/a.test.pem" --key "$T/a.test.key" --tag A
-PA=$PORT
-start upB python3 "$HERE/tls_upstream.py" --cert "$T/b.test.pem" --key "$T/b.test.key" --tag B
-PB=$PORT
-printf 'a.test 127.0.0.1:%s\n.b.test 127.0.0.1:%s   # b.test and below\n' "$PA" "$PB" >"$T/map"
-start router "$BIN" 127.0.0.1:0 "$T/map"
-P=$PORT
+route_ab "$BIN"
 
 get() { curl -sS --max-time 10 --cacert "$T/$2.pem" --resolve "$1:$P:127.0.0.1" "https://$1:$P/"; }
 

@@ -58,3 +58,16 @@ pass() {
   fi
   echo "PASS"
 }
+
+# route_ab BIN: TLS upstreams for a.test (PA) and b.test and below (PB),
+# each with its own certificate, and BIN listening on P with that map.
+route_ab() {
+  mkcert a.test; mkcert b.test
+  start upA python3 "$HERE/tls_upstream.py" --cert "$T/a.test.pem" --key "$T/a.test.key" --tag A
+  PA=$PORT
+  start upB python3 "$HERE/tls_upstream.py" --cert "$T/b.test.pem" --key "$T/b.test.key" --tag B
+  PB=$PORT
+  printf 'a.test 127.0.0.1:%s\n.b.test 127.0.0.1:%s   # b.test and below\n' "$PA" "$PB" >"$T/map"
+  start router "$1" 127.0.0.1:0 "$T/map"
+  P=$PORT
+}

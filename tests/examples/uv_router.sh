@@ -7,14 +7,7 @@ BIN=$1
 . "$(dirname "$0")/lib.sh"
 need curl
 
-mkcert a.test; mkcert b.test
-start upA python3 "$HERE/tls_upstream.py" --cert "$T/a.test.pem" --key "$T/a.test.key" --tag A
-PA=$PORT
-start upB python3 "$HERE/tls_upstream.py" --cert "$T/b.test.pem" --key "$T/b.test.key" --tag B
-PB=$PORT
-printf 'a.test 127.0.0.1:%s\n.b.test 127.0.0.1:%s\n' "$PA" "$PB" >"$T/map"
-start router "$BIN" 127.0.0.1:0 "$T/map"
-P=$PORT
+route_ab "$BIN"
 
 # get NAME CA PORT: body of https://NAME/ through 127.0.0.1:PORT.
 get() { curl -sS --max-time 15 --cacert "$T/$2.pem" --resolve "$1:$3:127.0.0.1" "https://$1:$3/"; }
