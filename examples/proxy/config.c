@@ -413,6 +413,25 @@ static char *read_file(const char *path) {
   return s;
 }
 
+/* A route line kept until the whole file is read (routes may name
+ * upstreams defined later). */
+typedef struct pending {
+  char *text;
+  unsigned line;
+} pending;
+
+static int push_pending(pending **v, size_t *n, size_t *cap, char *text,
+                        unsigned line) {
+  if (*n == *cap) {
+    pending *nv = realloc(*v, *cap * 2 * sizeof **v);
+    if (!nv) return -1;
+    *v = nv;
+    *cap *= 2;
+  }
+  (*v)[*n].text = text;
+  (*v)[(*n)++].line = line;
+  return 0;
+}
 static int load_file(builder *b, const char *path) {
   char *text = read_file(path);
   if (!text) {
@@ -425,10 +444,6 @@ static int load_file(builder *b, const char *path) {
   int in_routes = 0, rc = 0;
   /* Routes may name upstreams defined later in the file, so routes are
    * collected and loaded after everything else. */
-  typedef struct pending {
-    char *text;
-    unsigned line;
-  } pending;
   size_t npend = 0, cappend = 64;
   pending *pend = malloc(cappend * sizeof *pend);
   char mapfile[768] = "";
@@ -446,17 +461,10 @@ static int load_file(builder *b, const char *path) {
         in_routes = 0;
         continue;
       }
-      if (npend == cappend) {
-        cappend *= 2;
-        pending *np = realloc(pend, cappend * sizeof *pend);
-        if (!np) {
-          rc = fail(b, "out of memory");
-          break;
-        }
-        pend = np;
+      if (push_pending(&pend, &npend, &cappend, s, b->line) != 0) {
+        rc = fail(b, "out of memory");
+        break;
       }
-      pend[npend].text = s;
-      pend[npend++].line = b->line;
       continue;
     }
     char *tok[64];
@@ -480,17 +488,10 @@ static int load_file(builder *b, const char *path) {
         rc = fail(b, "route PATTERN TARGET [alpn=...]");
         break;
       }
-      if (npend == cappend) {
-        cappend *= 2;
-        pending *np = realloc(pend, cappend * sizeof *pend);
-        if (!np) {
-          rc = fail(b, "out of memory");
-          break;
-        }
-        pend = np;
+      if (push_pending(&pend, &npend, &cappend, line, b->line) != 0) {
+        rc = fail(b, "out of memory");
+        break;
       }
-      pend[npend].text = line;
-      pend[npend++].line = b->line;
     } else if (strcmp(tok[0], "map") == 0) {
       if (n != 2) {
         rc = fail(b, "map PATH");
