@@ -1081,11 +1081,9 @@ static int record_header(parser_impl *p) {
   sni_hello *h = p->out;
   const uint8_t *r = p->hdr;
   uint32_t len = rd16(r + 3);
-  if (h->records == 0) {
-    if (r[0] != 0x16) return sslv2_result(p);
-  } else if (r[0] != 0x16 || r[1] != 3) {
-    return SNI_EPROTO; /* no interleaving inside a handshake message */
-  }
+  /* Type and major version were checked byte by byte as they arrived
+   * (sni_parser_feed), so only the SSLv2 case is left to tell apart. */
+  if (h->records == 0 && r[0] != 0x16) return sslv2_result(p);
   if (len == 0 || len > MAX_RECORD) return SNI_EPROTO;
   if (h->records >= p->max_records) return SNI_E2BIG;
   /* Once the message length is known, a record may not carry more. */
