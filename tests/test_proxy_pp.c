@@ -1,5 +1,5 @@
 /* PROXY protocol v1/v2 parsing and building of sniroute-proxy
- * (examples/proxy/pp.c): the parser reads bytes from the network, so the
+ * (proxy/pp.c): the parser reads bytes from the network, so the
  * malformed and truncated cases matter as much as the good ones. */
 #include <arpa/inet.h>
 #include <setjmp.h>
@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "proxy/proxy.h"
+#include "proxy/pp.h"
 
 static void v4(px_addr *a, const char *ip, unsigned port) {
   struct sockaddr_in *s = (struct sockaddr_in *)&a->ss;

@@ -1,0 +1,115 @@
+/* Address helpers of sniroute-proxy (addr.h). */
+#include "addr.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int px_parse_addr(const char *text, px_addr *out) {
+  char host[256];
+  const char *port;
+  memset(out, 0, sizeof *out);
+  if (text[0] == '[') {
+    const char *e = strchr(text, ']');
+    if (!e || e[1] != ':' || (size_t)(e - text - 1) >= sizeof host) return -1;
+    memcpy(host, text + 1, (size_t)(e - text - 1));
+    host[e - text - 1] = 0;
+    port = e + 2;
+  } else {
+    const char *c = strrchr(text, ':');
+    if (!c || (size_t)(c - text) >= sizeof host) return -1;
+    memcpy(host, text, (size_t)(c - text));
+    host[c - text] = 0;
+    port = c + 1;
+  }
+  if (!*port) return -1;
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                           .ai_flags = AI_NUMERICSERV};
+  struct addrinfo *res = NULL;
+  if (getaddrinfo(*host ? host : NULL, port, &hints, &res) != 0 || !res)
+    return -1;
+  memcpy(&out->ss, res->ai_addr, res->ai_addrlen);
+  out->len = res->ai_addrlen;
+  freeaddrinfo(res);
+  return 0;
+}
+
+void px_addr_str(const px_addr *a, char *buf, size_t cap) {
+  char ip[INET6_ADDRSTRLEN] = "?";
+  unsigned port = 0;
+  if (a->ss.ss_family == AF_INET) {
+    const struct sockaddr_in *s = (const struct sockaddr_in *)&a->ss;
+    inet_ntop(AF_INET, &s->sin_addr, ip, sizeof ip);
+    port = ntohs(s->sin_port);
+    snprintf(buf, cap, "%s:%u", ip, port);
+  } else if (a->ss.ss_family == AF_INET6) {
+    const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)&a->ss;
+    inet_ntop(AF_INET6, &s->sin6_addr, ip, sizeof ip);
+    port = ntohs(s->sin6_port);
+    snprintf(buf, cap, "[%s]:%u", ip, port);
+  } else {
+    snprintf(buf, cap, "-");
+  }
+}
+
+int px_parse_cidr(const char *t, px_cidr *c) {
+  char ip[64];
+  const char *slash = strchr(t, '/');
+  size_t n = slash ? (size_t)(slash - t) : strlen(t);
+  if (n >= sizeof ip) return -1;
+  memcpy(ip, t, n);
+  ip[n] = 0;
+  memset(c, 0, sizeof *c);
+  if (inet_pton(AF_INET, ip, c->bytes) == 1) {
+    c->family = AF_INET;
+    c->prefix = 32;
+  } else if (inet_pton(AF_INET6, ip, c->bytes) == 1) {
+    c->family = AF_INET6;
+    c->prefix = 128;
+  } else {
+    return -1;
+  }
+  if (slash) {
+    char *e;
+    unsigned long p = strtoul(slash + 1, &e, 10);
+    if (*e || !slash[1] || p > c->prefix) return -1;
+    c->prefix = (unsigned)p;
+  }
+  return 0;
+}
+
+static int prefix_eq(const uint8_t *a, const uint8_t *b, unsigned bits) {
+  unsigned full = bits / 8, rest = bits % 8;
+  if (memcmp(a, b, full) != 0) return 0;
+  if (!rest) return 1;
+  uint8_t m = (uint8_t)(0xFF << (8 - rest));
+  return (a[full] & m) == (b[full] & m);
+}
+
+int px_cidr_match(const px_cidr *list, int n, const struct sockaddr *sa) {
+  uint8_t b4[4], b6[16];
+  int have4 = 0, have6 = 0;
+  if (sa->sa_family == AF_INET) {
+    memcpy(b4, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+    have4 = 1;
+  } else if (sa->sa_family == AF_INET6) {
+    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+    memcpy(b6, a6, 16);
+    have6 = 1;
+    if (IN6_IS_ADDR_V4MAPPED(a6)) {
+      memcpy(b4, b6 + 12, 4);
+      have4 = 1;
+    }
+  }
+  for (int i = 0; i < n; i++) {
+    if (list[i].family == AF_INET && have4 &&
+        prefix_eq(list[i].bytes, b4, list[i].prefix))
+      return 1;
+    if (list[i].family == AF_INET6 && have6 &&
+        prefix_eq(list[i].bytes, b6, list[i].prefix))
+      return 1;
+  }
+  return 0;
+}

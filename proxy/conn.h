@@ -1,0 +1,50 @@
+/* One proxied connection and its state machine:
+ *
+ *   PP (optional PROXY header in) -> HELLO (peek) -> CONNECTING -> RELAY
+ *
+ * A connection whose hello is incomplete owns no buffer: every peek lands
+ * in the worker's single buffer and nothing is read from the socket, so
+ * the hello is relayed to the upstream like the rest of the stream. */
+#ifndef PX_CONN_H
+#define PX_CONN_H
+
+#include <stdint.h>
+
+#include "addr.h"
+#include "config.h"
+#include "relay.h"
+#include "worker.h"
+
+enum { PX_ST_PP, PX_ST_HELLO, PX_ST_CONNECTING, PX_ST_RELAY, PX_ST_DEAD };
+
+typedef struct px_conn {
+  struct px_conn *prev, *next; /* timer list; next also links the grave */
+  uint64_t deadline;
+  uint64_t t_start;
+  int cfd, ufd;
+  uint8_t tlist, state, lowat, addr_i, attempt, listener;
+  /* Sticky: an event with RDHUP/HUP/ERR was seen on the client / upstream
+   * socket.  Until then a short read means the socket is drained (see
+   * pump_direct() in relay.c). */
+  uint8_t hup_c, hup_u;
+  const char *verdict;
+  px_cfg *cfg;
+  const px_upstream *up;
+  const char *route;
+  char *info;   /* "sni\0alpn\0", allocated once the hello is parsed */
+  px_addr *dst; /* original destination from a PROXY header, if any */
+  px_addr client;
+  px_chan c2u, u2c;
+} px_conn;
+
+/* A socket accept()ed on listener li: becomes a connection of w (or is
+ * closed when out of memory or from an untrusted PROXY source). */
+void px_conn_accept(px_worker *w, int li, int fd, const px_addr *peer);
+/* An epoll event; tag is the low bits of the epoll data (PX_TAG_*). */
+void px_conn_event(px_worker *w, px_conn *c, unsigned tag, uint32_t events);
+/* c's deadline on list l has passed. */
+void px_conn_expire(px_worker *w, px_conn *c, int l);
+/* Logs and releases everything; c itself goes to w->grave. */
+void px_conn_close(px_worker *w, px_conn *c, const char *verdict);
+
+#endif

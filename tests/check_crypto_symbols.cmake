@@ -1,0 +1,69 @@
+# The crypto objects (lib/sha256.c, aes.c, gcm.c, quic_keys.c) may reference
+# no allocator and no system call wrapper, like the parser
+# (check_parser_symbols.cmake); references between these objects are fine.
+#   cmake -DNM=<nm> -DOBJECTS=<a.o;b.o> -P check_crypto_symbols.cmake
+cmake_minimum_required(VERSION 3.16)
+if(NOT NM OR NOT OBJECTS)
+  message(FATAL_ERROR "usage: -DNM=<nm> -DOBJECTS=<objects> -P ${CMAKE_CURRENT_LIST_FILE}")
+endif()
+
+set(forbidden
+  malloc calloc realloc reallocarray free posix_memalign aligned_alloc
+  memalign valloc pvalloc strdup strndup
+  read recv recvfrom recvmsg send sendto sendmsg write writev readv open
+  openat close socket accept connect poll select epoll_wait ioctl fcntl
+  mmap munmap syscall fopen getenv abort exit getrandom)
+set(allowed memcpy memset memmove memcmp __stack_chk_fail _GLOBAL_OFFSET_TABLE_)
+set(allowed_prefix "^(__asan_|__ubsan_|__sanitizer_|__msan_|__tsan_|__llvm_|__gcov_)")
+
+function(nm_symbols obj flags out)
+  execute_process(COMMAND "${NM}" ${flags} "${obj}" OUTPUT_VARIABLE text
+    RESULT_VARIABLE rc ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${NM} ${flags} ${obj} failed: ${err}")
+  endif()
+  string(REPLACE "\n" ";" lines "${text}")
+  set(syms "")
+  foreach(line IN LISTS lines)
+    string(STRIP "${line}" line)
+    if(NOT line STREQUAL "")
+      string(REGEX REPLACE "^.*[ \t]" "" sym "${line}")
+      string(REGEX REPLACE "@.*$" "" sym "${sym}")
+      list(APPEND syms "${sym}")
+    endif()
+  endforeach()
+  set(${out} "${syms}" PARENT_SCOPE)
+endfunction()
+
+set(defined "")
+set(undefined "")
+foreach(obj IN LISTS OBJECTS)
+  if(NOT EXISTS "${obj}")
+    message(FATAL_ERROR "object not found: ${obj}")
+  endif()
+  nm_symbols("${obj}" "-g;--defined-only" d)
+  nm_symbols("${obj}" "-u" u)
+  list(APPEND defined ${d})
+  list(APPEND undefined ${u})
+endforeach()
+# Proves these are the crypto objects and that nm's output parses.
+if(NOT "sni_quic_initial_keys_derive" IN_LIST defined
+    OR NOT "sni_aes128_gcm_decrypt" IN_LIST defined)
+  message(FATAL_ERROR "the crypto API is not defined in ${OBJECTS}: wrong objects?")
+endif()
+
+set(bad "")
+list(REMOVE_DUPLICATES undefined)
+foreach(sym IN LISTS undefined)
+  message(STATUS "references ${sym}")
+  if(sym IN_LIST forbidden)
+    list(APPEND bad "${sym} (forbidden)")
+  elseif(NOT sym IN_LIST defined AND NOT sym IN_LIST allowed
+         AND NOT sym MATCHES "${allowed_prefix}")
+    list(APPEND bad "${sym} (not on the allowed list)")
+  endif()
+endforeach()
+if(bad)
+  message(FATAL_ERROR "the crypto objects reference: ${bad}")
+endif()
+message(STATUS "crypto objects reference no allocator or system call")
