@@ -23,6 +23,20 @@
  *    one thread at a time unless its section says otherwise (a compiled
  *    router is safe for any number of concurrent readers).
  *  - No ssize_t: sizes are size_t, results are int.
+ *  - Bad arguments.  Every function that returns a code answers
+ *    SNI_EINVAL for a NULL pointer it needs (each documents the ones that
+ *    are optional; sni_router_free(NULL) and the like are no-ops).
+ *    Caller-declared structs are checked where that is cheap: an
+ *    sni_parser that sni_parser_init() never saw is SNI_EINVAL (a marker;
+ *    one corrupted after init is not detected), and an sni_hello given to
+ *    sni_alpn_get() or sni_router_match_hello() is read only within its
+ *    arrays, whatever its counts say (each function says what a count out
+ *    of range gives).
+ *    Not checked, undefined behaviour: pointers that are neither NULL nor
+ *    what they claim to be (a freed router, an sni_hello or sni_parser
+ *    pointer to too small a buffer), objects used by two threads against
+ *    the rules below, and the lock-free slot reader calls (see
+ *    sni_router_slot_enter()).
  */
 #ifndef SNIROUTE_H
 #define SNIROUTE_H
@@ -91,7 +105,10 @@ SNI_EXTERN const char *sni_version_string(void);
   XX(ECONFLICT,-12, "conflicting routes")                                     \
   XX(ENOSPC,   -13, "output buffer too small")                                \
   XX(ENOENT,   -14, "no such entry")                                        \
-  XX(EBADMSG,  -15, "malformed hand-off message")
+  XX(EBADMSG,  -15, "malformed hand-off message")                          \
+  XX(ENOTQUIC, -16, "not a QUIC client Initial")                            \
+  XX(EQUICVER, -17, "unsupported QUIC version")                             \
+  XX(EAUTH,    -18, "QUIC packet failed authentication")
 
 typedef enum sni_errno {
 #define SNI_ERRNO_GEN_(name, val, msg) SNI_##name = (val),
@@ -198,6 +215,9 @@ typedef struct sni_hello {
   uint8_t  ech_type;        /* 0 = outer, 1 = inner                         */
   uint8_t  ech_config_id;   /* outer only                                   */
   uint8_t  name_flags;      /* SNI_NAME_* bits                              */
+  uint8_t  quic;            /* read from QUIC Initial packets (sni_quic_*):
+                               records, record_* are 0 and wire_len counts
+                               the UDP payload bytes of the datagrams used */
 
   /* -- counts ------------------------------------------------------------ */
   uint8_t  n_ciphers, n_extensions, n_groups, n_key_shares;
@@ -237,9 +257,11 @@ SNI_EXTERN int sni_is_grease(uint16_t v);
 
 /* The i-th ALPN protocol name of h (0-based).  On success stores a pointer
  * into h->alpn (not NUL-terminated; valid while h is) in *name and its
- * length in *len and returns 0; returns SNI_ENOENT when i >= h->n_alpn and
- * SNI_EINVAL for NULL arguments.  Thread-safe for a hello not being
- * written. */
+ * length in *len and returns 0; returns SNI_ENOENT when i >= h->n_alpn or
+ * the packed list ends (h->alpn_len) before the i-th name, and SNI_EINVAL
+ * for NULL arguments or an h->alpn_len over SNI_CAP_ALPN_BYTES (a hello
+ * the parser did not fill).  Reads only inside h->alpn whatever the
+ * counts say.  Thread-safe for a hello not being written. */
 SNI_EXTERN int sni_alpn_get(const sni_hello *h, unsigned i,
                             const uint8_t **name, size_t *len);
 
@@ -311,7 +333,11 @@ typedef struct sni_limits {
 #define SNI_DEFAULT_MAX_HELLO 16384u
 
 /* Streaming parser state.  Caller-allocated, any alignment of uint64_t,
- * fields private.  Do not copy a parser that is in use. */
+ * fields private.  Do not copy a parser that is in use.  Call
+ * sni_parser_init() before anything else: it writes a marker that the
+ * other sni_parser_* functions check, so a parser that was never
+ * initialised (zeroed or stack garbage) gives SNI_EINVAL rather than
+ * garbage.  The marker does not detect a parser corrupted after init. */
 typedef struct sni_parser {
   uint64_t sni_private_[12];
 } sni_parser;
@@ -342,7 +368,8 @@ SNI_EXTERN int sni_parse_ex(sni_hello *out, const void *buf, size_t len,
  * Start a streaming parse into out (zeroed now, filled as bytes arrive).
  * limits is copied; NULL means defaults.  p and out must stay valid while
  * the parse runs; the caller owns both.  Returns 0, or SNI_EINVAL (NULL p
- * or out, invalid limits).
+ * or out, invalid limits).  p may hold anything before the call; calling
+ * it again restarts the parse (and clears a sticky error).
  */
 SNI_EXTERN int sni_parser_init(sni_parser *p, sni_hello *out,
                                const sni_limits *limits);
@@ -359,7 +386,8 @@ SNI_EXTERN int sni_parser_init(sni_parser *p, sni_hello *out,
  *   0           the hello was already complete before this call;
  *   < 0         an error (see sni_parse()); errors are sticky: later calls
  *               return the same code without reading.
- * SNI_EINVAL for NULL p, or NULL chunk with len > 0 (not sticky).
+ * SNI_EINVAL for NULL p, a p that sni_parser_init() never initialised,
+ * or NULL chunk with len > 0 (not sticky: nothing is read or written).
  * Never reads past chunk + len, never allocates.
  */
 SNI_EXTERN int sni_parser_feed(sni_parser *p, const void *chunk, size_t len);
@@ -367,15 +395,193 @@ SNI_EXTERN int sni_parser_feed(sni_parser *p, const void *chunk, size_t len);
 /*
  * A lower bound on the bytes still needed to complete the hello (>= 1
  * while the parse is incomplete, exact once the last record header has
- * been read); 0 when complete or failed.  Useful to size a read or a peek.
+ * been read); 0 when complete or failed, and for NULL p or a p that
+ * sni_parser_init() never initialised.  Useful to size a read or a peek.
  */
 SNI_EXTERN size_t sni_parser_need(const sni_parser *p);
 
 /*
  * The parse state without feeding: SNI_EAGAIN while incomplete, the sticky
  * error if one occurred, else the total wire bytes of the hello.
+ * SNI_EINVAL for NULL p or a p that sni_parser_init() never initialised.
  */
 SNI_EXTERN int sni_parser_status(const sni_parser *p);
+
+/*
+ * Start a streaming parse of a bare handshake message: the input is the
+ * ClientHello's 4-byte handshake header and body with no TLS record
+ * layer, as QUIC carries it in CRYPTO frames (sni_quic_feed() uses this).
+ * Everything else is as sni_parser_init(), and sni_parser_feed(),
+ * sni_parser_need() and sni_parser_status() work the same, except that:
+ * records, record_version and the record lists stay 0; wire_len and the
+ * counts returned are handshake bytes (wire_len == hello_len); the first
+ * byte must be 1 (client_hello), else SNI_EPROTO (there is no SNI_ENOTTLS
+ * or SNI_ESSLV2 without records); a chunk that runs past the end of the
+ * message is not an error: the result n says how many of its bytes were
+ * the hello's, as for records.  limits->max_records is not used.
+ * Returns 0, or SNI_EINVAL (NULL p or out, invalid limits).
+ */
+SNI_EXTERN int sni_parser_init_handshake(sni_parser *p, sni_hello *out,
+                                         const sni_limits *limits);
+
+/* ==========================================================================
+ *  QUIC: the ClientHello in a client's Initial packets (HTTP/3 on UDP 443)
+ * ==========================================================================
+ *
+ * A QUIC client sends its ClientHello in CRYPTO frames inside Initial
+ * packets, protected with keys anyone can derive from the Destination
+ * Connection ID in the clear (RFC 9001 5.2).  sni_quic_feed() takes the
+ * client's UDP payloads of one connection, in the order received, and
+ * fills an sni_hello through the same parser as TCP (handshake-layer
+ * input, sni_parser_init_handshake()), so routing works unchanged; the
+ * hello has `quic` set, `records` 0, and wire_len is the sum of the UDP
+ * payloads that carried it.  No allocation, no system call, no global
+ * state; the crypto is the library's own (AES-128-GCM with AES-NI and
+ * PCLMULQDQ when the CPU has them, else portable C).
+ *
+ * Coverage: QUIC v1 (RFC 9000/9001) and v2 (RFC 9369).  Per datagram,
+ * every coalesced packet is walked: client Initials are decrypted (header
+ * protection removed, packet number decoded, AES-128-GCM tag verified);
+ * 0-RTT, Handshake, Retry, Version Negotiation and short-header packets,
+ * and bytes after a packet that cannot be a long header (the zero padding
+ * some stacks append), are skipped.  A datagram shorter than 1200 bytes
+ * is ignored whole: servers must drop such Initials (RFC 9000 14.1).
+ * Frames allowed in an Initial (RFC 9000 12.4): PADDING, PING, ACK (both
+ * types, skipped), CRYPTO (any offset order; parts sent twice must agree
+ * byte for byte; gaps wait for the missing bytes) and CONNECTION_CLOSE
+ * (type 0x1c: the client gave up, SNI_EOF).  Any other frame type, a
+ * malformed frame, an empty payload, or reserved header bits set are
+ * SNI_EPROTO.
+ *
+ * Keys.  The first client Initial that authenticates fixes the version,
+ * the original DCID (at least 8 bytes, RFC 9000 7.2) and the client's
+ * SCID.  Later Initials are tried with those keys whatever DCID they
+ * carry (after the server's first Initial the client switches to the
+ * server-chosen DCID but keeps the original keys, RFC 9001 5.2).  When
+ * that fails and the packet's DCID differs, keys derived from the
+ * packet's own DCID are tried: that is what a client does after a Retry,
+ * so a Retry needs no server datagram.  At most two key derivations are
+ * attempted per datagram.
+ *
+ * Trust, errors and what is sticky.  A datagram with no authenticated
+ * client Initial of a supported version changes nothing but the counters
+ * and sni_quic_feed() answers SNI_EAGAIN: junk, a truncated or corrupted
+ * datagram, another connection's packets or a wrong version can never end
+ * the parse (sni_quic_info.last_ignored says why the last one was
+ * ignored).  Initial protection only authenticates against parties that do
+ * not know the DCID, so errors found in an authenticated packet are
+ * sticky only when it authenticated with the keys of the original DCID:
+ * SNI_EPROTO, SNI_E2BIG, SNI_ENOSPC, SNI_EOF below.  A packet that
+ * authenticated only with keys of its own DCID (the Retry case, which
+ * anyone able to inject datagrams into the flow can also produce) and is
+ * faulty is ignored whole instead: every packet is checked completely
+ * before it changes the reassembled stream.  Malformed ClientHello bytes
+ * are SNI_EPROTO (and over the limit SNI_E2BIG) from the parser.
+ *
+ * Reassembly space.  The caller gives cap bytes at buf; they hold the
+ * CRYPTO stream (the ClientHello) at its offsets, and, at their end, the
+ * header and plaintext of the packet being decrypted (the input datagram
+ * is const and never written).  So cap must be at least the largest
+ * ClientHello to accept plus the largest Initial packet: 8 KiB
+ * (SNI_QUIC_DEFAULT_BUF) fits every known client (the largest seen,
+ * Chromium's post-quantum hello, is about 2.5 KB, sent in 1250..1500-byte
+ * datagrams).  A packet whose plaintext does not fit behind the data
+ * already held is ignored (last_ignored SNI_ENOSPC); authenticated CRYPTO
+ * data that does not fit before the packet's own space is SNI_ENOSPC.
+ *
+ * Bounds per hello: CRYPTO data beyond limits->max_hello_len (default
+ * 16 KiB) is SNI_E2BIG, beyond the hello's own length SNI_EPROTO (a client
+ * sends nothing else at the Initial level); more than SNI_QUIC_MAX_PACKETS
+ * authenticated Initials without completing the hello, more than
+ * SNI_QUIC_MAX_FRAGMENTS separate pieces of stream waiting for a gap to
+ * fill, or a datagram over SNI_QUIC_MAX_DATAGRAM bytes is SNI_E2BIG (the
+ * latter not sticky: such a datagram is only ignored).  Datagrams that
+ * are ignored are only counted: bound those with a deadline.
+ *
+ * Thread-safety: sni_quic objects are independent; one object is used by
+ * one thread at a time (the crypto's one-time CPU probe is thread-safe).
+ */
+#define SNI_QUIC_DEFAULT_BUF 8192u
+#define SNI_QUIC_MIN_DATAGRAM 1200u  /* RFC 9000 14.1                        */
+#define SNI_QUIC_MAX_DATAGRAM 65527u /* largest UDP payload over IPv4        */
+#define SNI_QUIC_MAX_PACKETS 64u     /* authenticated Initials per hello     */
+#define SNI_QUIC_MAX_FRAGMENTS 64u   /* disjoint CRYPTO stream pieces held   */
+#define SNI_QUIC_MAX_CID 20u         /* RFC 9000 17.2                        */
+
+/* QUIC reader state: plain data owned by the caller, fields private,
+ * 1536 bytes (aligned like uint64_t; the reader aligns its AES key
+ * schedules inside).  Do not copy or move one in use. */
+typedef struct sni_quic {
+  uint64_t sni_private_[192];
+} sni_quic;
+
+/* What the reader saw, for logs and diagnostics. */
+typedef struct sni_quic_info {
+  uint32_t version;        /* QUIC version (1, 0x6b3343cf), 0 until the
+                              first Initial authenticated                 */
+  uint8_t  dcid_len;       /* the original Destination Connection ID      */
+  uint8_t  scid_len;       /* the client's Source Connection ID           */
+  uint8_t  retry;          /* 1: keys were switched to a later packet's
+                              own DCID (a Retry happened)                 */
+  uint8_t  dcid[SNI_QUIC_MAX_CID];
+  uint8_t  scid[SNI_QUIC_MAX_CID];
+  uint32_t datagrams;          /* fed, including ignored ones              */
+  uint32_t datagrams_used;     /* held at least one authenticated Initial  */
+  uint32_t datagrams_ignored;  /* held none                                */
+  uint32_t initial_packets;    /* authenticated client Initials            */
+  uint32_t packets_ignored;    /* Initials that failed (authentication,
+                                  version, size, a faulty Retry-keyed one) */
+  uint32_t packets_skipped;    /* 0-RTT, Handshake, Retry, short header... */
+  uint32_t crypto_frames;      /* CRYPTO frames in authenticated Initials  */
+  int32_t  last_ignored;       /* why the last ignored datagram or packet
+                                  was: SNI_ENOTQUIC (not a client Initial,
+                                  too short, malformed header), SNI_EQUICVER,
+                                  SNI_EAUTH, SNI_ENOSPC (no room to decrypt),
+                                  SNI_E2BIG (datagram too large), or a code of
+                                  a faulty Retry-keyed packet; 0 if none   */
+} sni_quic_info;
+
+/*
+ * Start reading one QUIC connection's ClientHello into hello (zeroed now,
+ * filled as CRYPTO data becomes contiguous).  buf/cap is the reassembly
+ * space described above (cap >= 2048 or SNI_EINVAL; 8 KiB fits every
+ * known client).  limits as for sni_parser_init() (copied; NULL =
+ * defaults).  q, hello and buf are the caller's and must stay valid and in
+ * place while the read runs.  Returns 0, or SNI_EINVAL (NULL q, hello or
+ * buf, cap too small, invalid limits).  Calling it again restarts.
+ */
+SNI_EXTERN int sni_quic_init(sni_quic *q, sni_hello *hello, void *buf,
+                             size_t cap, const sni_limits *limits);
+
+/*
+ * Feed the next UDP payload the client sent on this connection (a whole
+ * datagram, as recvmsg() returns it).  Datagrams arriving out of order,
+ * duplicated or retransmitted with a different split are fine.
+ *
+ * Returns:
+ *   SNI_EAGAIN  the hello is not complete yet, including when this
+ *               datagram was ignored (see sni_quic_info.last_ignored);
+ *   n > 0       the hello is complete: n = the bytes of all datagrams used
+ *               (hello->wire_len).  Route with sni_router_match_hello();
+ *   0           the hello was already complete before this call;
+ *   < 0         a sticky error (SNI_EPROTO, SNI_E2BIG, SNI_ENOSPC, SNI_EOF,
+ *               see above): later calls return it without reading;
+ *   SNI_EINVAL  NULL q, NULL datagram with len > 0, or a q that
+ *               sni_quic_init() never initialised (not sticky).
+ * Never reads past datagram + len; never writes the datagram; never
+ * allocates; no system call.  One thread at a time per q.
+ */
+SNI_EXTERN int sni_quic_feed(sni_quic *q, const void *datagram, size_t len);
+
+/* The read state without feeding: SNI_EAGAIN while incomplete, the sticky
+ * error, or the wire bytes once complete; SNI_EINVAL for NULL q or one
+ * never initialised. */
+SNI_EXTERN int sni_quic_status(const sni_quic *q);
+
+/* Fill *out with what the reader saw so far.  Returns 0, or SNI_EINVAL
+ * (NULL argument, q never initialised).  Valid at any point, also after an
+ * error. */
+SNI_EXTERN int sni_quic_get_info(const sni_quic *q, sni_quic_info *out);
 
 /* ==========================================================================
  *  Routing
@@ -515,7 +721,9 @@ SNI_EXTERN int sni_router_add_special(sni_router *r, sni_route_kind which,
  * starts a comment up to the end of the line; blank lines are skipped;
  * "\r\n" line ends are accepted.  PATTERN is a name pattern or one of the
  * words `default`, `no_sni`, `not_tls` (to route the host name "default",
- * write `default.`).  TARGET is any run of non-blank bytes.
+ * write `default.`).  TARGET is any run of non-blank bytes except NUL (a
+ * NUL byte in TARGET is SNI_EINVAL: it would cut the string short).  Line
+ * numbers count '\n'; a last line without one is read like the others.
  *
  * resolve turns TARGET into the caller's target: it receives ctx, the
  * TARGET bytes (NUL-terminated, valid during the call only), their length
@@ -533,7 +741,9 @@ SNI_EXTERN int sni_router_add_special(sni_router *r, sni_route_kind which,
 typedef int (*sni_map_resolve_fn)(void *ctx, const char *target, size_t len,
                                   unsigned line, void **out);
 
-/* Load len bytes of map-file text (need not be NUL-terminated). */
+/* Load len bytes of map-file text (need not be NUL-terminated: nothing at
+ * or after text + len is read, error messages included; len 0 adds
+ * nothing and returns 0).  resolve must not call build functions on r. */
 SNI_EXTERN int sni_router_load_map(sni_router *r, const char *text,
                                    size_t len, sni_map_resolve_fn resolve,
                                    void *ctx);
@@ -586,7 +796,10 @@ SNI_EXTERN int sni_router_match(const sni_router *r, const char *name,
  * SNI_ESSLV2 (or h->sslv2) selects no_sni.  Other errors (SNI_EAGAIN,
  * SNI_EPROTO, SNI_E2BIG, ...) are returned unchanged with *target NULL:
  * the caller decides what a broken hello deserves.  h may be NULL when
- * parse_result is SNI_ENOTTLS.  Returns as sni_router_match().  Never
+ * parse_result is SNI_ENOTTLS.  h is read only within its arrays: an
+ * h->alpn_len over SNI_CAP_ALPN_BYTES or a malformed h->alpn is
+ * SNI_EINVAL, an h->sni_normalized_len over SNI_MAX_NAME routes as
+ * no_sni.  Returns as sni_router_match().  Never
  * allocates, no lock, no system call; thread-safe on a compiled router.
  */
 SNI_EXTERN int sni_router_match_hello(const sni_router *r, const sni_hello *h,
@@ -673,12 +886,17 @@ SNI_EXTERN int sni_router_slot_create(sni_router_slot **out,
  * same guard.  Lock-free (two atomic increments/loads), never allocates,
  * no system call.  Sections may not nest on the same guard; a thread may
  * hold several guards.  Any number of threads may call this at once.
+ * s and g must not be NULL: not checked (there is no error return, and
+ * this is on every lookup's path).
  */
 SNI_EXTERN const sni_router *sni_router_slot_enter(sni_router_slot *s,
                                                    sni_router_guard *g);
 
 /* Leave the section begun by sni_router_slot_enter() with g.  The router
- * may be freed by a writer afterwards.  Lock-free, thread-safe. */
+ * may be freed by a writer afterwards.  Lock-free, thread-safe.  Not
+ * checked: g must be the guard of an unfinished enter on this s (a guard
+ * never entered, or exited twice, breaks the reader counts and a later
+ * swap may wait forever); s and g must not be NULL. */
 SNI_EXTERN void sni_router_slot_exit(sni_router_slot *s, sni_router_guard *g);
 
 /*
@@ -710,9 +928,14 @@ SNI_EXTERN void sni_router_slot_free(sni_router_slot *s);
  *
  * Buffer size.  A ClientHello carried in many small records occupies more
  * wire bytes than its handshake length (5 bytes of header per record); a
- * cap of 16 KiB fits every real client, 64 KiB fits anything the default
- * limits accept.  The peek can never see more than the kernel queues for
- * the socket (SO_RCVBUF), which is far more than a hello on Linux.
+ * cap of 16 KiB fits every real client.  What the default limits accept
+ * can take up to 6 x SNI_DEFAULT_MAX_HELLO = 96 KiB (a 16 KiB hello in
+ * one-byte records).  The peek can never see more than the kernel queues
+ * for the socket unread, and TCP's receive window does not grow while
+ * nothing is read (on Linux about 64 KiB with the default tcp_rmem): a
+ * server that must accept such hellos reads them instead once a peek
+ * holds a few dozen KiB without completing, e.g. with sni_parser_feed()
+ * (sniroute-proxy does this beyond 16 KiB, docs/proxy.md).
  *
  * The level-triggered epoll trap.  Peeked bytes stay in the receive queue,
  * so a level-triggered epoll (or poll/select) reports the socket readable

@@ -4,6 +4,7 @@
 #include "router_int.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,6 +34,34 @@ static int sni_map_alpn(sni_router *r, const sni_rt_mark *m, const char *s,
   return 0;
 }
 
+/* Bytes of a TARGET quoted in an error message. */
+#define SNI_MAP_SHOW_MAX 64
+
+/* TARGET is a span of the caller's text, not a string: it may end at the
+ * very end of the buffer with no NUL after it, and may hold control
+ * bytes.  Quote at most SNI_MAP_SHOW_MAX of its own bytes, escaped as
+ * patterns are, so the message never reads past the span and prints as
+ * one line.  out needs SNI_MAP_SHOW_MAX * 4 + 4 bytes. */
+static void sni_map_show(char *out, const char *s, size_t n) {
+  size_t o = 0;
+  size_t m = n < SNI_MAP_SHOW_MAX ? n : SNI_MAP_SHOW_MAX;
+  for (size_t i = 0; i < m; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c < 0x20 || c >= 0x7f || c == '\\') {
+      static const char hex[] = "0123456789abcdef";
+      out[o++] = '\\';
+      out[o++] = 'x';
+      out[o++] = hex[c >> 4];
+      out[o++] = hex[c & 15];
+    } else {
+      out[o++] = (char)c;
+    }
+  }
+  if (m < n)
+    for (int k = 0; k < 3; k++) out[o++] = '.';
+  out[o] = 0;
+}
+
 /* Hand TARGET to resolve NUL-terminated: a stack copy when it is short,
  * else a temporary allocation. */
 static int sni_map_target(sni_router *r, const char *t, size_t n,
@@ -56,8 +85,9 @@ static int sni_map_target(sni_router *r, const char *t, size_t n,
   int rc = resolve(ctx, buf, n, line, out);
   if (buf != small) sni_rt_free(&r->a, buf, n + 1);
   if (rc < 0) {
-    char why[160];
-    snprintf(why, sizeof why, "target '%.64s' refused: %s", t,
+    char shown[SNI_MAP_SHOW_MAX * 4 + 4], why[SNI_MAP_SHOW_MAX * 4 + 96];
+    sni_map_show(shown, t, n);
+    snprintf(why, sizeof why, "target '%s' refused: %s", shown,
              sni_strerror(rc));
     return sni_map_fail(r, line, rc, why);
   }
@@ -72,7 +102,8 @@ int sni_router_load_map(sni_router *r, const char *text, size_t len,
   unsigned line = 0;
   size_t pos = 0;
   while (pos < len) {
-    line++;
+    /* Saturate rather than wrap to 0, which means "not from a map file". */
+    if (line < UINT_MAX) line++;
     size_t eol = pos;
     while (eol < len && text[eol] != '\n') eol++;
     size_t end = eol;
@@ -110,6 +141,12 @@ int sni_router_load_map(sni_router *r, const char *text, size_t len,
         sni_rt_rollback(r, &m);
         return rc;
       }
+    }
+    /* resolve gets TARGET as a C string and the default target is one:
+     * a NUL inside would silently cut it short. */
+    if (memchr(tok[1], 0, tl[1])) {
+      sni_rt_rollback(r, &m);
+      return sni_map_fail(r, line, SNI_EINVAL, "NUL byte in TARGET");
     }
     unsigned kind = 0;
     static const char *const sp[] = {"default", "no_sni", "not_tls"};

@@ -39,7 +39,9 @@
 #include <emmintrin.h>
 #endif
 
-enum { R_HDR = 0, R_BODY, R_DONE };
+/* R_HANDSHAKE: started by sni_parser_init_handshake(), the input is the
+ * handshake message itself (a QUIC CRYPTO stream), with no record layer. */
+enum { R_HDR = 0, R_BODY, R_DONE, R_HANDSHAKE };
 
 enum hs_state {
   HS_HDR = 0,
@@ -109,7 +111,15 @@ typedef struct parser_impl {
   uint8_t tmp[8];
   uint8_t copy_dst;     /* 0: sni, 1: alpn, 2: random */
   uint8_t sni_seen;
+  uint32_t magic;       /* SNI_PARSER_MAGIC once sni_parser_init() ran */
 } parser_impl;
+
+/* A caller's parser is plain memory: one that sni_parser_init() never saw
+ * holds stack garbage (or zeros), and its `err` would be returned as if it
+ * were a code.  A marker set by init and checked on entry turns that into
+ * SNI_EINVAL for one compare.  Not a repeated byte, so no memset pattern
+ * forges it. */
+#define SNI_PARSER_MAGIC 0x534e4931u /* "SNI1" */
 
 _Static_assert(sizeof(parser_impl) <= sizeof(sni_parser),
                "sni_parser too small for the parser state");
@@ -138,9 +148,12 @@ int sni_is_grease(uint16_t v) { return grease16(v); }
 int sni_alpn_get(const sni_hello *h, unsigned i, const uint8_t **name,
                  size_t *len) {
   if (!h || !name || !len) return SNI_EINVAL;
+  /* alpn_len is a uint8_t and can claim up to 255 bytes of a 128-byte
+   * array: the parser never stores that, so such a hello was not filled
+   * by it, and the walk below must not trust alpn_len beyond the array. */
+  if (h->alpn_len > sizeof h->alpn) return SNI_EINVAL;
   if (i >= h->n_alpn) return SNI_ENOENT;
   size_t off = 0;
-  /* alpn_len bounds the walk even if a caller corrupted the struct. */
   for (unsigned k = 0; k < i; k++) {
     if (off >= h->alpn_len) return SNI_ENOENT;
     off += 1u + h->alpn[off];
@@ -1132,7 +1145,45 @@ int sni_parser_init(sni_parser *sp, sni_hello *out, const sni_limits *limits) {
   p->out = out;
   p->max_hello = mh;
   p->max_records = mr;
+  p->magic = SNI_PARSER_MAGIC;
   return 0;
+}
+
+int sni_parser_init_handshake(sni_parser *sp, sni_hello *out,
+                              const sni_limits *limits) {
+  int rc = sni_parser_init(sp, out, limits);
+  if (rc == 0) ((parser_impl *)(void *)sp)->rstate = R_HANDSHAKE;
+  return rc;
+}
+
+/* Handshake-layer input.  The 4-byte header goes in on its own and, once
+ * the message length is known, no byte past the message is handed over:
+ * that is the bound the record layer enforces in record mode (the HS_HDR
+ * check sees rec_left == 0 and no bytes beyond the header). */
+static int feed_handshake(parser_impl *p, const uint8_t *chunk, size_t len) {
+  const uint8_t *c = chunk, *e = chunk + len;
+  while (c < e) {
+    uint32_t want = p->hs_end ? p->hs_end - p->pos : 4u - p->pos;
+    if (want == 0) {
+      /* The message ended inside an element: hs_consume refuses that
+       * before it gets here, so this only guards the loop. */
+      p->err = SNI_EPROTO;
+      return SNI_EPROTO;
+    }
+    uint32_t k = (size_t)(e - c) < want ? (uint32_t)(e - c) : want;
+    int rc = hs_consume(p, c, k);
+    c += k;
+    p->wire += k;
+    if (rc) {
+      p->err = rc;
+      return rc;
+    }
+    if (p->hs_end && p->pos == p->hs_end && p->state == HS_EXT_HDR) {
+      finish(p);
+      return (int)(c - chunk);
+    }
+  }
+  return SNI_EAGAIN;
 }
 
 /*
@@ -1298,6 +1349,7 @@ fallback: {
     p->out = out;
     p->max_hello = mh;
     p->max_records = mr;
+    p->magic = SNI_PARSER_MAGIC;
     zero_fn(out, 0, sizeof *out);
     return 0;
   }
@@ -1306,10 +1358,11 @@ fallback: {
 int sni_parser_feed(sni_parser *sp, const void *chunk, size_t len) {
   if (!sp || (!chunk && len)) return SNI_EINVAL;
   parser_impl *p = (parser_impl *)(void *)sp;
+  if (p->magic != SNI_PARSER_MAGIC) return SNI_EINVAL;
   if (p->err) return p->err;
   if (p->rstate == R_DONE) return 0;
-  if (!p->out) return SNI_EINVAL; /* never initialised */
   if (len == 0) return SNI_EAGAIN; /* NULL + 0 below would be UB */
+  if (p->rstate == R_HANDSHAKE) return feed_handshake(p, chunk, len);
   if (p->wire == 0 && len >= 9) {
     int fr = hello_fast(p, chunk, len);
     if (fr > 0) return fr;
@@ -1362,11 +1415,12 @@ fail:
 size_t sni_parser_need(const sni_parser *sp) {
   if (!sp) return 0;
   const parser_impl *p = (const parser_impl *)(const void *)sp;
-  if (p->err || p->rstate == R_DONE || !p->out) return 0;
+  if (p->magic != SNI_PARSER_MAGIC || p->err || p->rstate == R_DONE) return 0;
   /* Bytes of the message still to come: exact once its header is read,
    * else the rest of the header plus the smallest possible body. */
   size_t hs_rem = p->hs_end ? (size_t)(p->hs_end - p->pos)
                             : (size_t)(4u - p->pos) + MIN_HELLO_BODY;
+  if (p->rstate == R_HANDSHAKE) return hs_rem;
   if (p->rec_left == 0) return (size_t)(5u - p->hdr_n) + hs_rem;
   /* Every byte of the current record belongs to the hello. */
   if (hs_rem <= p->rec_left) return p->rec_left;
@@ -1376,6 +1430,7 @@ size_t sni_parser_need(const sni_parser *sp) {
 int sni_parser_status(const sni_parser *sp) {
   if (!sp) return SNI_EINVAL;
   const parser_impl *p = (const parser_impl *)(const void *)sp;
+  if (p->magic != SNI_PARSER_MAGIC) return SNI_EINVAL;
   if (p->err) return p->err;
   if (p->rstate == R_DONE) return (int)p->wire;
   return SNI_EAGAIN;

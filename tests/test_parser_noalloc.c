@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "crypto.h"
 #include "parser_util.h"
 #include "sniroute.h"
 
@@ -198,10 +199,91 @@ static void test_parses_do_not_allocate(void **state) {
   assert_non_null(str);
 }
 
+/* The crypto under the QUIC Initial reader (lib/crypto.h) does not
+ * allocate either: key derivation, header protection, GCM both ways and
+ * SHA-256, on the portable and (when the CPU has it) the AES-NI code. */
+static void test_crypto_does_not_allocate(void **state) {
+  (void)state;
+  skip_under_asan();
+  static const uint8_t dcid[] = {0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08};
+  static const uint8_t rfc9001_key[SNI_QUIC_KEY_LEN] = {
+      0x1f, 0x36, 0x96, 0x13, 0xdd, 0x76, 0xd5, 0x46,
+      0x77, 0x30, 0xef, 0xcb, 0xe3, 0xb1, 0xa2, 0x2d};
+  enum { DATAGRAM = 1200, HEADER = 22 }; /* RFC 9001 A.2's sizes */
+  static uint8_t pkt[DATAGRAM], tag[SNI_GCM_TAG_LEN];
+  uint8_t *body = pkt + HEADER;
+  const size_t body_len = sizeof pkt - HEADER;
+  sni_quic_initial_keys k[2];
+  int rc = 0;
+  alloc_calls = 0;
+  armed = 1;
+  for (int i = 0; i < 2; i++) {
+    sni_crypto_force_portable(i == 0);
+    uint8_t mask[SNI_QUIC_HP_MASK_LEN], nonce[SNI_QUIC_IV_LEN], d[SNI_SHA256_LEN];
+    rc |= sni_quic_initial_keys_derive(SNI_QUIC_VERSION_1, dcid, sizeof dcid, SNI_QUIC_CLIENT,
+                                       &k[i]);
+    sni_aes128 hp;
+    sni_aes128_init(&hp, k[i].hp);
+    sni_quic_hp_mask(&hp, pkt, mask);
+    sni_aes128_gcm g;
+    sni_aes128_gcm_init(&g, k[i].key);
+    sni_quic_nonce(k[i].iv, 2 /* packet number */, nonce);
+    rc |= sni_aes128_gcm_encrypt(&g, nonce, pkt, HEADER, body, body_len, body, tag);
+    rc |= sni_aes128_gcm_decrypt(&g, nonce, pkt, HEADER, body, body_len, tag, body);
+    sni_sha256(pkt, sizeof pkt, d);
+  }
+  sni_crypto_force_portable(0);
+  armed = 0;
+  assert_int_equal(alloc_calls, 0);
+  assert_int_equal(rc, 0);
+  assert_memory_equal(k[0].key, rfc9001_key, sizeof rfc9001_key);
+  assert_memory_equal(k[1].key, rfc9001_key, sizeof rfc9001_key);
+}
+
+/* The QUIC Initial reader (lib/quic.c) allocates nothing either: our own
+ * two-datagram Chromium capture in both orders, junk, a short datagram. */
+static void test_quic_does_not_allocate(void **state) {
+  (void)state;
+  skip_under_asan();
+  size_t l0, l1;
+  uint8_t *d0 = corpus_file("063-chromium-quic", "initial-0.bin", &l0);
+  uint8_t *d1 = corpus_file("063-chromium-quic", "initial-1.bin", &l1);
+  assert_non_null(d0);
+  assert_non_null(d1);
+  static uint8_t space[SNI_QUIC_DEFAULT_BUF], junk[1300];
+  memset(junk, 0xc3, sizeof junk);
+  int rc[4];
+  sni_quic_info info;
+  alloc_calls = 0;
+  armed = 1;
+  for (int order = 0; order < 2; order++) {
+    sni_quic q;
+    sni_hello h;
+    rc[0] = sni_quic_init(&q, &h, space, sizeof space, NULL);
+    rc[1] = sni_quic_feed(&q, junk, sizeof junk);
+    rc[2] = sni_quic_feed(&q, order ? d1 : d0, order ? l1 : l0);
+    rc[3] = sni_quic_feed(&q, order ? d0 : d1, order ? l0 : l1);
+    (void)sni_quic_feed(&q, junk, 10);
+    (void)sni_quic_status(&q);
+    (void)sni_quic_get_info(&q, &info);
+  }
+  armed = 0;
+  assert_int_equal(alloc_calls, 0);
+  assert_int_equal(rc[0], 0);
+  assert_int_equal(rc[1], SNI_EAGAIN);
+  assert_int_equal(rc[2], SNI_EAGAIN);
+  assert_int_equal(rc[3], (int)(l0 + l1));
+  assert_int_equal(info.initial_packets, 2);
+  free(d0);
+  free(d1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_quic_does_not_allocate),
       cmocka_unit_test(test_interposition_counts),
       cmocka_unit_test(test_parses_do_not_allocate),
+      cmocka_unit_test(test_crypto_does_not_allocate),
   };
   return cmocka_run_group_tests(tests, corpus_setup, corpus_teardown);
 }
