@@ -266,6 +266,115 @@ SNI_EXTERN int sni_alpn_get(const sni_hello *h, unsigned i,
                             const uint8_t **name, size_t *len);
 
 /* ==========================================================================
+ *  Fingerprints: JA4 and JA3
+ * ==========================================================================
+ *
+ * Client fingerprints computed from a parsed sni_hello, for logs and
+ * policy.  JA4 follows FoxIO's specification (technical_details/JA4.md,
+ * JA4 client part only, BSD-3-Clause), JA3 the salesforce/ja3 README;
+ * both were written from those texts, not from any implementation.
+ *
+ * JA4 = a_b_c.  a (SNI_JA4_A_LEN characters): 't' (TCP) or 'q' (hello.quic,
+ * i.e. read by sni_quic_feed(); DTLS 'd' does not occur, the parser reads
+ * TLS only); the version from hello.max_version (highest non-GREASE
+ * supported_versions entry, else legacy_version) as "13", "12", "11",
+ * "10", "s3", "s2", "d1".."d3", anything else "00" (TLS 1.3 drafts
+ * included); 'd' if a server_name extension was sent, else 'i' (presence
+ * only, whatever it names); cipher suites and extensions (SNI and ALPN
+ * included) counted without GREASE, two digits, at most 99; the first and
+ * last character of the first ALPN name ("00" without ALPN).  b = the
+ * first 12 hex digits of SHA-256 over the cipher suites (4 lowercase hex
+ * digits each, GREASE removed, sorted, comma-separated); c = the same
+ * over the extension types without GREASE, server_name (0x0000) and ALPN
+ * (0x0010), sorted, then, if signature_algorithms (extension 13 only) has
+ * a non-GREASE entry, '_' and those in wire order.  An empty list hashes
+ * to "000000000000".  Variants: _r prints the strings instead of hashes;
+ * _o keeps wire order in b and c and keeps server_name and ALPN in c.
+ *
+ * Where this departs from FoxIO's own code (it follows the spec text of
+ * 2026-01, as s2n-tls does):
+ *  - first ALPN name whose first or last byte is not ASCII alphanumeric:
+ *    the spec's hex rule, the first hex digit of the first byte and the
+ *    last hex digit of the last byte (0xba 0xad -> "bd", "h2 " -> "60");
+ *    FoxIO's Rust and Python print "99" (non-ASCII) or the raw character;
+ *  - one-character ALPN name: the character twice ("q" -> "qq"); FoxIO's
+ *    Rust prints "q0", its Python "q" (a 9-character JA4_a);
+ *  - JA4_o of a hello whose only extensions are server_name and/or ALPN:
+ *    the original-order list is not empty, so c is the hash of "0000"
+ *    (etc.), e.g. "9af15b336e6a"; FoxIO's Python prints "000000000000"
+ *    because it tests the sorted list;
+ *  - 'q' comes from the transport (hello.quic), as the spec says; FoxIO's
+ *    Rust decides it by the presence of quic_transport_parameters (0x39).
+ *
+ * JA3 = "SSLVersion,Ciphers,Extensions,EllipticCurves,ECPointFormats" with
+ * decimal values joined by '-': legacy_version; cipher suites, extension
+ * types and supported_groups in wire order without GREASE; point formats
+ * unfiltered; a missing list is an empty field ("769,4-5,,,").  The same
+ * string tshark prints as tls.handshake.ja3_full.  sni_ja3_md5() gives its
+ * MD5 as 32 lowercase hex digits (tls.handshake.ja3).
+ *
+ * Common to the functions below:
+ *  - h is a hello the parser completed (a result > 0); on a partial hello
+ *    they describe what was parsed so far.
+ *  - out/cap is the caller's buffer; the result is NUL-terminated, and the
+ *    return value is its length without the NUL (> 0).  Nothing is written
+ *    at or past out + cap, ever; on an error other than SNI_EINVAL out is
+ *    set to "" when cap > 0.  The *_MAX sizes below (NUL included) are the
+ *    worst case for any hello the parser can produce (they follow from the
+ *    SNI_CAP_* list capacities), so a buffer of that size never gives
+ *    SNI_ENOSPC.
+ *  - Errors: SNI_EINVAL for NULL h or out, an unknown variant, or a count
+ *    over its list's capacity (a hello the parser did not fill);
+ *    SNI_ENOSPC when cap is below the length + 1; SNI_E2BIG when a list
+ *    the fingerprint needs overflowed its capacity in this hello
+ *    (hello.truncated), so the value would be wrong: JA4 needs the cipher
+ *    suites, extensions, signature algorithms and supported_versions, and
+ *    the first ALPN name (SNI_TRUNC_ALPN is an error only when not even
+ *    the first name fit); JA3 needs the cipher suites, extensions, groups
+ *    and point formats.
+ *  - No allocation, no system call, no global state: thread-safe for a
+ *    hello that is not being written.  Cost: about one microsecond per JA4
+ *    (two short SHA-256), less for JA3.
+ */
+#define SNI_JA4_A_LEN 10
+/* "t13d1516h2_8daaf6152771_e5627efa2ab1" + NUL */
+#define SNI_JA4_MAX (SNI_JA4_A_LEN + 2 * (1 + 12) + 1)
+/* _r/_ro: JA4_a, then every cipher, extension and signature algorithm as
+ * 4 hex digits with one separator each ('_' or ','), + NUL. */
+#define SNI_JA4_R_MAX \
+  (SNI_JA4_A_LEN + 5 * (SNI_CAP_CIPHERS + SNI_CAP_EXTENSIONS + SNI_CAP_SIGALGS) + 1)
+/* Up to 5 decimal digits + one separator per value, + NUL. */
+#define SNI_JA3_MAX \
+  (6 * (1 + SNI_CAP_CIPHERS + SNI_CAP_EXTENSIONS + SNI_CAP_GROUPS) + \
+   4 * SNI_CAP_POINT_FORMATS + 1)
+#define SNI_JA3_MD5_MAX 33 /* 32 hex digits + NUL */
+
+/* The variant: bit SNI_JA4_R = raw strings, bit SNI_JA4_O = original
+ * (wire) order; SNI_JA4_RO is both. */
+typedef enum sni_ja4_variant {
+  SNI_JA4 = 0,
+  SNI_JA4_R = 1,
+  SNI_JA4_O = 2,
+  SNI_JA4_RO = 3
+} sni_ja4_variant;
+
+/* The JA4 fingerprint of h (the variant above) into out (cap bytes:
+ * SNI_JA4_MAX for SNI_JA4 and SNI_JA4_O, SNI_JA4_R_MAX for the raw ones
+ * always suffice).  Returns the length (36 for the hashed variants), or
+ * SNI_EINVAL, SNI_ENOSPC, SNI_E2BIG as described above. */
+SNI_EXTERN int sni_ja4(const sni_hello *h, sni_ja4_variant variant, char *out,
+                       size_t cap);
+
+/* The JA3 string of h into out (SNI_JA3_MAX bytes always suffice).
+ * Returns its length, or SNI_EINVAL, SNI_ENOSPC, SNI_E2BIG as above. */
+SNI_EXTERN int sni_ja3(const sni_hello *h, char *out, size_t cap);
+
+/* The JA3 hash: MD5 of the sni_ja3() string as 32 lowercase hex digits
+ * into out (SNI_JA3_MD5_MAX bytes).  Returns 32, or SNI_EINVAL,
+ * SNI_ENOSPC, SNI_E2BIG as above. */
+SNI_EXTERN int sni_ja3_md5(const sni_hello *h, char *out, size_t cap);
+
+/* ==========================================================================
  *  Parsing
  * ==========================================================================
  *
@@ -931,11 +1040,12 @@ SNI_EXTERN void sni_router_slot_free(sni_router_slot *s);
  * cap of 16 KiB fits every real client.  What the default limits accept
  * can take up to 6 x SNI_DEFAULT_MAX_HELLO = 96 KiB (a 16 KiB hello in
  * one-byte records).  The peek can never see more than the kernel queues
- * for the socket unread, and TCP's receive window does not grow while
- * nothing is read (on Linux about 64 KiB with the default tcp_rmem): a
- * server that must accept such hellos reads them instead once a peek
- * holds a few dozen KiB without completing, e.g. with sni_parser_feed()
- * (sniroute-proxy does this beyond 16 KiB, docs/proxy.md).
+ * for the socket unread, and TCP's receive buffer does not grow while
+ * nothing is read (autotuning follows the reads; the start size is
+ * tcp_rmem's default, 128 KiB of buffer on Linux): a server that must
+ * accept such hellos reads them instead once a peek holds some KiB
+ * without completing, e.g. with sni_parser_feed() (sniroute-proxy does
+ * this beyond 16 KiB, docs/proxy.md).
  *
  * The level-triggered epoll trap.  Peeked bytes stay in the receive queue,
  * so a level-triggered epoll (or poll/select) reports the socket readable

@@ -7,33 +7,66 @@
 #include <stdlib.h>
 #include <string.h>
 
-int px_parse_addr(const char *text, px_addr *out) {
+int px_parse_dec(const char *s, size_t n, unsigned long max,
+                 unsigned long *out) {
+  if (n == 0 || (s[0] == '0' && n > 1)) return -1;
+  unsigned long v = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return -1;
+    unsigned long d = (unsigned long)(s[i] - '0');
+    if (d > max || v > (max - d) / 10) return -1;
+    v = v * 10 + d;
+  }
+  *out = v;
+  return 0;
+}
+
+/* Splits "HOST:PORT" / "[V6]:PORT" into host (NUL-terminated) and port. */
+static int split_host_port(const char *text, char *host, size_t cap,
+                           const char **port, int *bracketed) {
+  const char *h = text, *e;
+  *bracketed = text[0] == '[';
+  if (*bracketed) {
+    h = text + 1;
+    e = strchr(h, ']');
+    if (!e || e[1] != ':') return -1;
+    *port = e + 2;
+  } else {
+    e = strrchr(text, ':');
+    if (!e) return -1;
+    *port = e + 1;
+  }
+  size_t n = (size_t)(e - h);
+  if (n == 0 || n >= cap) return -1;
+  memcpy(host, h, n);
+  host[n] = 0;
+  /* An IPv6 literal without brackets is ambiguous ("::1:443"). */
+  return !*bracketed && strchr(host, ':') ? -1 : 0;
+}
+
+int px_parse_addr_ex(const char *text, int flags, px_addr *out) {
   char host[256];
   const char *port;
+  int br;
+  unsigned long pn;
   memset(out, 0, sizeof *out);
-  if (text[0] == '[') {
-    const char *e = strchr(text, ']');
-    if (!e || e[1] != ':' || (size_t)(e - text - 1) >= sizeof host) return -1;
-    memcpy(host, text + 1, (size_t)(e - text - 1));
-    host[e - text - 1] = 0;
-    port = e + 2;
-  } else {
-    const char *c = strrchr(text, ':');
-    if (!c || (size_t)(c - text) >= sizeof host) return -1;
-    memcpy(host, text, (size_t)(c - text));
-    host[c - text] = 0;
-    port = c + 1;
-  }
-  if (!*port) return -1;
+  if (split_host_port(text, host, sizeof host, &port, &br) != 0 ||
+      px_parse_dec(port, strlen(port), PX_PORT_MAX, &pn) != 0 || pn == 0)
+    return -1;
   struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
                            .ai_flags = AI_NUMERICSERV};
+  if (br) hints.ai_family = AF_INET6;
+  if (br || (flags & PX_ADDR_NUMERIC)) hints.ai_flags |= AI_NUMERICHOST;
   struct addrinfo *res = NULL;
-  if (getaddrinfo(*host ? host : NULL, port, &hints, &res) != 0 || !res)
-    return -1;
+  if (getaddrinfo(host, port, &hints, &res) != 0 || !res) return -1;
   memcpy(&out->ss, res->ai_addr, res->ai_addrlen);
   out->len = res->ai_addrlen;
   freeaddrinfo(res);
   return 0;
+}
+
+int px_parse_addr(const char *text, px_addr *out) {
+  return px_parse_addr_ex(text, 0, out);
 }
 
 void px_addr_str(const px_addr *a, char *buf, size_t cap) {
@@ -72,9 +105,9 @@ int px_parse_cidr(const char *t, px_cidr *c) {
     return -1;
   }
   if (slash) {
-    char *e;
-    unsigned long p = strtoul(slash + 1, &e, 10);
-    if (*e || !slash[1] || p > c->prefix) return -1;
+    unsigned long p;
+    if (px_parse_dec(slash + 1, strlen(slash + 1), c->prefix, &p) != 0)
+      return -1;
     c->prefix = (unsigned)p;
   }
   return 0;

@@ -19,11 +19,24 @@ typedef struct px_cidr {
   unsigned prefix;
 } px_cidr;
 
-/* Resolves once (getaddrinfo, numeric port).  0 or -1. */
-int px_parse_addr(const char *text, px_addr *out);
+#define PX_PORT_MAX 65535u
+/* px_parse_addr_ex flags: never resolve a host name (literals only). */
+#define PX_ADDR_NUMERIC 1
+
+/* "HOST:PORT" or "[V6]:PORT": a non-empty host (an IPv6 literal only in
+ * brackets) and a port 1..65535 in plain decimal.  A host name is resolved
+ * once with getaddrinfo (the first address), unless PX_ADDR_NUMERIC.
+ * 0 or -1. */
+int px_parse_addr_ex(const char *text, int flags, px_addr *out);
+int px_parse_addr(const char *text, px_addr *out); /* flags 0 */
+/* n bytes of plain decimal: digits only, no sign, no leading zero (so
+ * nothing can be read as octal or hexadecimal), at most max.  0 or -1. */
+int px_parse_dec(const char *s, size_t n, unsigned long max,
+                 unsigned long *out);
 /* "1.2.3.4:5", "[::1]:5", or "-" for anything else. */
 void px_addr_str(const px_addr *a, char *buf, size_t cap);
-/* "10.0.0.0/8", "::1" (a bare address is a full-length prefix).  0 or -1. */
+/* "10.0.0.0/8", "::1" (a bare address is a full-length prefix; the prefix
+ * length is px_parse_dec, at most 32 or 128).  0 or -1. */
 int px_parse_cidr(const char *text, px_cidr *out);
 /* 1 when sa (v4, v6 or v4-mapped v6) is inside one of the n prefixes. */
 int px_cidr_match(const px_cidr *list, int n, const struct sockaddr *sa);

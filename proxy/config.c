@@ -1,70 +1,113 @@
 /* Configuration parsing (config.h): the file format and the quick
- * command-line form, both documented in docs/proxy.md. */
+ * command-line form, both documented in docs/proxy.md.  Every error names
+ * its place: FILE:LINE in the file or a map file, "command line:N" (the
+ * Nth argument) in the quick form. */
 #include "config.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include "limits.h"
 
 #define MAX_UPSTREAMS 4096
+#define MAX_TOKENS 64
+#define MAX_WORKERS 256
+#define MAX_CONNECTIONS 10000000u
+#define DURATION_MAX_MS (24u * 60 * 60 * 1000) /* 24 h */
+#define FILE_MAX ((size_t)64 << 20)            /* config and map files */
+#define CMDLINE "command line"
+#define PREFIX "sniroute-proxy: "
+
+/* Where a route line came from. */
+typedef struct origin {
+  const char *file;
+  unsigned line;
+} origin;
+
+/* The route lines of every source (inline, map files, command line) in one
+ * text, loaded with one call: the library's line k is org[k - 1], so its
+ * messages, conflicts naming two lines included, can name real places. */
+typedef struct routes {
+  char *text;
+  size_t len, cap;
+  origin *org;
+  size_t n, capn;
+} routes;
+
+/* Strings that origins point at (map file paths). */
+typedef struct kept {
+  struct kept *next;
+  char s[];
+} kept;
 
 typedef struct builder {
   px_cfg *cfg;
   sni_router *router;
   int cap_ups;
-  const char *file; /* for messages */
+  const char *file; /* place for messages: file (or CMDLINE) and line */
   unsigned line;
-  int explicit_workers;
+  FILE *err;
+  const char *prefix; /* before each message */
+  int addr_flags;     /* px_parse_addr_ex() */
+  int reported;       /* the current failure has printed its message */
+  routes rt;
+  kept *paths;
+  origin listen_at[PX_MAX_LISTENERS];
+  int sandbox; /* px_cfg_src.sandbox */
+  const char *config; /* the --config value in use */
 } builder;
 
 static int fail(builder *b, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  if (b->file)
-    fprintf(stderr, "sniroute-proxy: %s:%u: ", b->file, b->line);
-  else
-    fprintf(stderr, "sniroute-proxy: ");
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
+  fputs(b->prefix, b->err);
+  if (b->file && b->line)
+    fprintf(b->err, "%s:%u: ", b->file, b->line);
+  else if (b->file)
+    fprintf(b->err, "%s: ", b->file);
+  vfprintf(b->err, fmt, ap);
+  fputc('\n', b->err);
   va_end(ap);
+  b->reported = 1;
   return -1;
 }
 
-/* "10s", "500ms", "2m", "1h", "off"; a bare number is seconds. */
+static int parse_uint(const char *t, unsigned long max, unsigned *out) {
+  unsigned long v;
+  if (px_parse_dec(t, strlen(t), max, &v) != 0) return -1;
+  *out = (unsigned)v;
+  return 0;
+}
+
+/* "off" (0), or a whole number with a unit, ms, s, m or h (none: seconds),
+ * from 1 ms to 24 h.  Plain decimal only: no fraction, exponent, sign, hex
+ * or NaN can slip through a floating-point conversion. */
 static int parse_duration(const char *t, unsigned *ms) {
+  static const struct {
+    const char *unit;
+    unsigned ms;
+  } units[] = {{"ms", 1}, {"s", 1000}, {"", 1000}, {"m", 60000},
+               {"h", 3600000}};
   if (strcmp(t, "off") == 0) {
     *ms = 0;
     return 0;
   }
-  char *e;
-  double v = strtod(t, &e);
-  if (e == t || v < 0) return -1;
-  double mul = 1000;
-  if (!*e || strcmp(e, "s") == 0)
-    mul = 1000;
-  else if (strcmp(e, "ms") == 0)
-    mul = 1;
-  else if (strcmp(e, "m") == 0)
-    mul = 60000;
-  else if (strcmp(e, "h") == 0)
-    mul = 3600000;
-  else
-    return -1;
-  double r = v * mul;
-  if (r > 4e9) return -1;
-  *ms = (unsigned)r;
-  return 0;
-}
-
-static int parse_uint(const char *t, unsigned max, unsigned *out) {
-  char *e;
-  unsigned long v = strtoul(t, &e, 10);
-  if (!*t || *e || v > max) return -1;
-  *out = (unsigned)v;
-  return 0;
+  size_t nd = strspn(t, "0123456789");
+  unsigned long v;
+  if (px_parse_dec(t, nd, DURATION_MAX_MS, &v) != 0) return -1;
+  for (size_t i = 0; i < sizeof units / sizeof *units; i++) {
+    if (strcmp(t + nd, units[i].unit) != 0) continue;
+    if (v == 0 || v > DURATION_MAX_MS / units[i].ms) return -1;
+    *ms = (unsigned)v * units[i].ms;
+    return 0;
+  }
+  return -1;
 }
 
 static px_upstream *find_upstream(px_cfg *c, const char *name) {
@@ -75,8 +118,13 @@ static px_upstream *find_upstream(px_cfg *c, const char *name) {
 
 static px_upstream *new_upstream(builder *b, const char *name) {
   px_cfg *c = b->cfg;
+  if (strlen(name) >= sizeof c->ups[0]->name) {
+    fail(b, "route target '%.40s...' is too long (at most %zu bytes)", name,
+         sizeof c->ups[0]->name - 1);
+    return NULL;
+  }
   if (c->nups == MAX_UPSTREAMS) {
-    fail(b, "too many upstreams");
+    fail(b, "too many upstreams (at most %d)", MAX_UPSTREAMS);
     return NULL;
   }
   if (c->nups == b->cap_ups) {
@@ -97,27 +145,115 @@ static px_upstream *new_upstream(builder *b, const char *name) {
     return NULL;
   }
   c->ups[c->nups++] = u;
-  snprintf(u->name, sizeof u->name, "%s", name);
+  memcpy(u->name, name, strlen(name) + 1);
   return u;
 }
 
 static int add_addr(builder *b, px_upstream *u, const char *text) {
   if (u->naddrs == PX_MAX_ADDRS)
     return fail(b, "upstream %s: at most %d addresses", u->name, PX_MAX_ADDRS);
-  if (px_parse_addr(text, &u->addrs[u->naddrs]) != 0)
-    return fail(b, "bad address '%s' (want HOST:PORT or [V6]:PORT)", text);
-  snprintf(u->addr_text[u->naddrs], sizeof u->addr_text[0], "%s", text);
+  if (strlen(text) >= sizeof u->addr_text[0] ||
+      px_parse_addr_ex(text, b->addr_flags, &u->addrs[u->naddrs]) != 0)
+    return fail(b, "bad address '%.300s' (want HOST:PORT or [V6]:PORT, port "
+                   "1..65535)", text);
+  memcpy(u->addr_text[u->naddrs], text, strlen(text) + 1);
   u->naddrs++;
   return 0;
 }
 
-/* Map-file targets: an upstream name, or HOST:PORT (an implicit upstream
+/* ---------------------------------------------------------------- routes */
+static int rt_append(builder *b, const char *s, size_t n) {
+  routes *r = &b->rt;
+  if (n + 2 > r->cap - r->len || !r->text) {
+    size_t cap = r->cap ? r->cap : 4096;
+    while (n + 2 > cap - r->len) cap *= 2;
+    char *t = realloc(r->text, cap);
+    if (!t) return fail(b, "out of memory");
+    r->text = t;
+    r->cap = cap;
+  }
+  memcpy(r->text + r->len, s, n);
+  r->len += n;
+  return 0;
+}
+
+/* Ends the line appended last; it came from file:line. */
+static int rt_end_line(builder *b, const char *file, unsigned line) {
+  routes *r = &b->rt;
+  if (r->n == r->capn) {
+    size_t cap = r->capn ? r->capn * 2 : 64;
+    origin *o = realloc(r->org, cap * sizeof *o);
+    if (!o) return fail(b, "out of memory");
+    r->org = o;
+    r->capn = cap;
+  }
+  r->org[r->n++] = (origin){file, line};
+  r->text[r->len++] = '\n';
+  return 0;
+}
+
+static int rt_line(builder *b, const char *s, size_t n) {
+  if (memchr(s, '\n', n)) return fail(b, "a route cannot contain a newline");
+  return rt_append(b, s, n) || rt_end_line(b, b->file, b->line) ? -1 : 0;
+}
+
+/* Library line k of the combined text as FILE:LINE. */
+static void place(const builder *b, unsigned long k, char *out, size_t cap) {
+  if (k >= 1 && k <= b->rt.n)
+    snprintf(out, cap, "%s:%u", b->rt.org[k - 1].file, b->rt.org[k - 1].line);
+  else
+    snprintf(out, cap, "line %lu", k);
+}
+
+static void at_route_line(builder *b, unsigned long k) {
+  if (k < 1 || k > b->rt.n) return;
+  b->file = b->rt.org[k - 1].file;
+  b->line = b->rt.org[k - 1].line;
+}
+
+/* "line N" at s (after the caller matched "line "): N, and *end after it;
+ * 0 when there is no number. */
+static unsigned long line_ref(const char *s, const char **end) {
+  size_t nd = strspn(s, "0123456789");
+  unsigned long k;
+  *end = s + nd;
+  return px_parse_dec(s, nd, UINT32_MAX, &k) == 0 ? k : 0;
+}
+
+/* The router's message, with its "line N" (its own numbering of the
+ * combined text) replaced by the real places. */
+static int fail_router(builder *b, int rc) {
+  const char *m = sni_router_errmsg(b->router), *e;
+  unsigned long k;
+  if (strncmp(m, "line ", 5) == 0 && (k = line_ref(m + 5, &e)) &&
+      strncmp(e, ": ", 2) == 0) {
+    at_route_line(b, k);
+    m = e + 2;
+  }
+  char msg[1024], pl[300];
+  size_t o = 0;
+  while (*m && o + 1 < sizeof msg) {
+    if (strncmp(m, "(line ", 6) == 0 && (k = line_ref(m + 6, &e)) &&
+        *e == ')') {
+      place(b, k, pl, sizeof pl);
+      int w = snprintf(msg + o, sizeof msg - o, "(%s)", pl);
+      o = w > 0 && (size_t)w < sizeof msg - o ? o + (size_t)w : o;
+      m = e + 1;
+      continue;
+    }
+    msg[o++] = *m++;
+  }
+  msg[o] = 0;
+  return fail(b, "routes: %s (%s)", msg[0] ? msg : "failed", sni_strerror(rc));
+}
+
+/* Route targets: an upstream name, or HOST:PORT (an implicit upstream
  * named after the address). */
 static int resolve_target(void *ctx, const char *target, size_t len,
                           unsigned line, void **out) {
   builder *b = ctx;
   (void)len;
-  (void)line;
+  at_route_line(b, line);
   px_upstream *u = find_upstream(b->cfg, target);
   if (!u) {
     if (!strchr(target, ':')) {
@@ -132,14 +268,18 @@ static int resolve_target(void *ctx, const char *target, size_t len,
   return 0;
 }
 
-static int add_route_line(builder *b, const char *text) {
-  int r = sni_router_load_map(b->router, text, strlen(text), resolve_target, b);
-  if (r < 0)
-    return fail(b, "route '%s': %s (%s)", text, sni_strerror(r),
-                sni_router_errmsg(b->router));
-  return 0;
+/* Loads every collected route line, then compiles the router. */
+static int load_routes(builder *b) {
+  b->reported = 0;
+  int r = b->rt.len ? sni_router_load_map(b->router, b->rt.text, b->rt.len,
+                                          resolve_target, b)
+                    : 0;
+  if (r < 0) return b->reported ? -1 : fail_router(b, r);
+  r = sni_router_compile(b->router);
+  return r < 0 ? fail_router(b, r) : 0;
 }
 
+/* --------------------------------------------------------------- directives */
 static char *trim(char *s) {
   while (isspace((unsigned char)*s)) s++;
   size_t n = strlen(s);
@@ -158,30 +298,38 @@ static int split(char *s, char **tok, int max) {
   return n;
 }
 
+static int add_trusted(builder *b, px_listener *l, char *list) {
+  char *save = NULL;
+  for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    if (l->ntrusted == PX_MAX_TRUSTED)
+      return fail(b, "too many trusted= prefixes (at most %d)", PX_MAX_TRUSTED);
+    if (px_parse_cidr(t, &l->trusted[l->ntrusted++]) != 0)
+      return fail(b, "bad trusted prefix '%s' (want ADDR or ADDR/LEN, LEN in "
+                     "decimal up to 32 or 128)", t);
+  }
+  return 0;
+}
+
 static int add_listener(builder *b, char **tok, int n) {
   px_cfg *c = b->cfg;
   if (n < 1) return fail(b, "listen needs ADDR:PORT");
-  if (c->nlisteners == PX_MAX_LISTENERS) return fail(b, "too many listeners");
+  if (c->nlisteners == PX_MAX_LISTENERS)
+    return fail(b, "too many listeners (at most %d)", PX_MAX_LISTENERS);
   px_listener *l = &c->listeners[c->nlisteners];
   memset(l, 0, sizeof *l);
   size_t tl = strlen(tok[0]);
   if (tl >= sizeof l->text)
-    return fail(b, "listen address '%s' too long (at most %zu bytes)", tok[0],
-                sizeof l->text - 1);
-  if (px_parse_addr(tok[0], &l->addr) != 0)
-    return fail(b, "bad listen address '%s'", tok[0]);
+    return fail(b, "listen address '%.40s...' too long (at most %zu bytes)",
+                tok[0], sizeof l->text - 1);
+  if (px_parse_addr_ex(tok[0], b->addr_flags, &l->addr) != 0)
+    return fail(b, "bad listen address '%s' (want HOST:PORT or [V6]:PORT, "
+                   "port 1..65535)", tok[0]);
   memcpy(l->text, tok[0], tl + 1);
   for (int i = 1; i < n; i++) {
     if (strcmp(tok[i], "proxy_protocol") == 0) {
       l->accept_pp = 1;
     } else if (strncmp(tok[i], "trusted=", 8) == 0) {
-      char *save = NULL;
-      for (char *t = strtok_r(tok[i] + 8, ",", &save); t;
-           t = strtok_r(NULL, ",", &save)) {
-        if (l->ntrusted == PX_MAX_TRUSTED) return fail(b, "too many trusted=");
-        if (px_parse_cidr(t, &l->trusted[l->ntrusted++]) != 0)
-          return fail(b, "bad trusted address '%s'", t);
-      }
+      if (add_trusted(b, l, tok[i] + 8) != 0) return -1;
     } else {
       return fail(b, "unknown listen option '%s'", tok[i]);
     }
@@ -189,22 +337,38 @@ static int add_listener(builder *b, char **tok, int n) {
   if (l->accept_pp && l->ntrusted == 0)
     return fail(b, "listen %s proxy_protocol needs trusted=CIDR,... (the "
                    "balancers allowed to send the header)", l->text);
+  if (!l->accept_pp && l->ntrusted)
+    return fail(b, "listen %s: trusted= applies only with proxy_protocol",
+                l->text);
+  b->listen_at[c->nlisteners] = (origin){b->file, b->line};
   c->nlisteners++;
   return 0;
 }
 
+/* Upstream names are route targets: they must not look like HOST:PORT. */
+static int valid_name(const char *s) {
+  size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                       "0123456789._-");
+  return n > 0 && !s[n] && n < PX_NAME_MAX;
+}
+
 static int add_upstream_line(builder *b, char **tok, int n) {
   if (n < 2) return fail(b, "upstream needs NAME ADDR:PORT...");
+  if (!valid_name(tok[0]))
+    return fail(b, "upstream name '%.80s': 1..%d letters, digits, '.', '_' "
+                   "or '-'", tok[0], PX_NAME_MAX - 1);
   if (find_upstream(b->cfg, tok[0]))
     return fail(b, "upstream %s defined twice", tok[0]);
   px_upstream *u = new_upstream(b, tok[0]);
   if (!u) return -1;
   for (int i = 1; i < n; i++) {
     const char *v = NULL;
-    if (strcmp(tok[i], "proxy_protocol") == 0 && i + 1 < n)
+    if (strcmp(tok[i], "proxy_protocol") == 0) {
+      if (i + 1 == n) return fail(b, "proxy_protocol needs v1, v2 or off");
       v = tok[++i];
-    else if (strncmp(tok[i], "proxy_protocol=", 15) == 0)
+    } else if (strncmp(tok[i], "proxy_protocol=", 15) == 0) {
       v = tok[i] + 15;
+    }
     if (v) {
       if (strcmp(v, "v1") == 0)
         u->pp = 1;
@@ -222,28 +386,71 @@ static int add_upstream_line(builder *b, char **tok, int n) {
   return 0;
 }
 
+static const struct {
+  const char *key;
+  size_t off;
+} durations[] = {
+    {"hello_timeout", offsetof(px_cfg, hello_timeout_ms)},
+    {"connect_timeout", offsetof(px_cfg, connect_timeout_ms)},
+    {"idle_timeout", offsetof(px_cfg, idle_timeout_ms)},
+    {"drain_timeout", offsetof(px_cfg, drain_timeout_ms)},
+};
+
+/* 1 when k is a duration directive (then set, or failed: *rc). */
+static int set_duration(builder *b, const char *k, const char *v, int *rc) {
+  for (size_t i = 0; i < sizeof durations / sizeof *durations; i++) {
+    if (strcmp(k, durations[i].key) != 0) continue;
+    unsigned *ms = (unsigned *)(void *)((char *)b->cfg + durations[i].off);
+    *rc = parse_duration(v, ms) == 0
+              ? 0
+              : fail(b, "%s '%s': want off, or 1ms..24h as a whole number "
+                        "with unit ms, s, m or h (none: seconds)", k, v);
+    return 1;
+  }
+  return 0;
+}
+
 static int set_global(builder *b, char **tok, int n) {
   px_cfg *c = b->cfg;
   const char *k = tok[0];
   if (n != 2) return fail(b, "%s takes one value", k);
   const char *v = tok[1];
   unsigned u;
+  int rc;
+  if (set_duration(b, k, v, &rc)) return rc;
   if (strcmp(k, "workers") == 0) {
-    if (parse_uint(v, 256, &u) || u == 0) return fail(b, "workers: 1..256");
+    if (parse_uint(v, MAX_WORKERS, &u) || u == 0)
+      return fail(b, "workers '%s': 1..%d", v, MAX_WORKERS);
     c->workers = (int)u;
   } else if (strcmp(k, "max_connections") == 0) {
-    if (parse_uint(v, 10000000, &u)) return fail(b, "bad max_connections");
+    /* auto (= 0): from RLIMIT_NOFILE, px_limits_apply() */
+    if (strcmp(v, "auto") == 0)
+      u = 0;
+    else if (parse_uint(v, MAX_CONNECTIONS, &u))
+      return fail(b, "max_connections '%s': auto or 0..%u", v,
+                  MAX_CONNECTIONS);
     c->max_conns = u;
-  } else if (strcmp(k, "hello_timeout") == 0) {
-    if (parse_duration(v, &c->hello_timeout_ms)) return fail(b, "bad duration");
-  } else if (strcmp(k, "connect_timeout") == 0) {
-    if (parse_duration(v, &c->connect_timeout_ms)) return fail(b, "bad duration");
-  } else if (strcmp(k, "idle_timeout") == 0) {
-    if (parse_duration(v, &c->idle_timeout_ms)) return fail(b, "bad duration");
-  } else if (strcmp(k, "drain_timeout") == 0) {
-    if (parse_duration(v, &c->drain_timeout_ms)) return fail(b, "bad duration");
   } else if (strcmp(k, "log") == 0) {
+    if (strlen(v) >= sizeof c->log_target)
+      return fail(b, "log: path too long (at most %zu bytes)",
+                  sizeof c->log_target - 1);
     snprintf(c->log_target, sizeof c->log_target, "%s", v);
+  } else if (strcmp(k, "log_format") == 0) {
+    if (strcmp(v, "kv") && strcmp(v, "json"))
+      return fail(b, "log_format kv|json");
+    c->log_format = strcmp(v, "json") == 0; /* PX_LOG_JSON */
+  } else if (strcmp(k, "user") == 0 || strcmp(k, "group") == 0) {
+    char *dst = k[0] == 'u' ? c->user : c->group;
+    if (strlen(v) >= sizeof c->user) return fail(b, "%s: name too long", k);
+    snprintf(dst, sizeof c->user, "%s", v);
+  } else if (strcmp(k, "pid_file") == 0) {
+    if (strlen(v) >= sizeof c->pid_file) return fail(b, "pid_file: too long");
+    snprintf(c->pid_file, sizeof c->pid_file, "%s", v);
+  } else if (strcmp(k, "metrics") == 0) {
+    if (strlen(v) >= sizeof c->metrics_text ||
+        px_parse_addr_ex(v, b->addr_flags, &c->metrics) != 0)
+      return fail(b, "bad metrics address '%s' (want HOST:PORT)", v);
+    snprintf(c->metrics_text, sizeof c->metrics_text, "%s", v);
   } else if (strcmp(k, "splice") == 0) {
     if (strcmp(v, "on") && strcmp(v, "off")) return fail(b, "splice on|off");
     c->use_splice = strcmp(v, "on") == 0;
@@ -285,96 +492,137 @@ void px_cfg_unref(px_cfg *c) {
     cfg_free(c);
 }
 
-static char *read_file(const char *path) {
+/* ---------------------------------------------------------------- files */
+/* The whole file, NUL-terminated, its size in *len; NULL with errno set. */
+static char *read_text(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;
+  struct stat st;
+  if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+    fclose(f);
+    errno = EISDIR;
+    return NULL;
+  }
   size_t cap = 4096, n = 0;
   char *s = malloc(cap);
-  for (;;) {
-    if (!s) break;
+  while (s) {
     n += fread(s + n, 1, cap - n - 1, f);
-    if (n < cap - 1) break;
-    cap *= 2;
-    char *t = realloc(s, cap);
-    if (!t) {
-      free(s);
-      s = NULL;
-    }
+    if (n < cap - 1 || cap > FILE_MAX) break;
+    char *t = realloc(s, cap *= 2);
+    if (!t) free(s);
     s = t;
   }
+  int e = !s ? ENOMEM : ferror(f) ? EIO : cap > FILE_MAX ? EFBIG : 0;
   fclose(f);
-  if (s) s[n] = 0;
+  if (e) {
+    free(s);
+    errno = e;
+    return NULL;
+  }
+  s[n] = 0;
+  *len = n;
   return s;
 }
 
-/* A route line kept until the whole file is read. */
-typedef struct pending {
-  char *text;
-  unsigned line;
-} pending;
+/* Reports a NUL byte: the line parser would silently stop there. */
+static int check_nul(builder *b, const char *path, const char *s, size_t n) {
+  const char *z = memchr(s, 0, n);
+  if (!z) return 0;
+  b->file = path;
+  b->line = 1;
+  for (const char *p = s; p < z; p++) b->line += *p == '\n';
+  return fail(b, "NUL byte (this is not a text file)");
+}
 
-/* One configuration file being read.  Routes may name upstreams defined
- * later in the file, so route lines are collected and loaded after
- * everything else. */
+static const char *keep(builder *b, const char *s) {
+  size_t n = strlen(s) + 1;
+  kept *k = malloc(sizeof *k + n);
+  if (!k) return NULL;
+  memcpy(k->s, s, n);
+  k->next = b->paths;
+  b->paths = k;
+  return k->s;
+}
+
+/* Adds a map file's lines to the routes (relative to the config file). */
+static int map_directive(builder *b, const char *cfg_path, char **tok, int n) {
+  if (n != 2) return fail(b, "map takes one PATH");
+  if (b->sandbox) return fail(b, "map: files are not read here");
+  const char *sl = strrchr(cfg_path, '/');
+  size_t dl = tok[1][0] == '/' || !sl ? 0 : (size_t)(sl - cfg_path + 1);
+  char *full = malloc(dl + strlen(tok[1]) + 1);
+  if (!full) return fail(b, "out of memory");
+  memcpy(full, cfg_path, dl);
+  memcpy(full + dl, tok[1], strlen(tok[1]) + 1);
+  const char *path = keep(b, full);
+  free(full);
+  if (!path) return fail(b, "out of memory");
+  size_t len;
+  char *text = read_text(path, &len);
+  if (!text) return fail(b, "map %s: %s", path, strerror(errno));
+  const char *file = b->file;
+  unsigned line = b->line;
+  int rc = check_nul(b, path, text, len);
+  unsigned ml = 0;
+  for (size_t i = 0; rc == 0 && i < len; ml++) {
+    char *nl = memchr(text + i, '\n', len - i);
+    size_t e = nl ? (size_t)(nl - text) : len;
+    rc = rt_append(b, text + i, e - i) || rt_end_line(b, path, ml + 1) ? -1 : 0;
+    i = e + 1;
+  }
+  free(text);
+  b->file = file;
+  b->line = line;
+  return rc;
+}
+
+const char *const px_directives[] = {
+    "listen",          "upstream",      "routes",        "route",
+    "map",             "workers",       "max_connections", "hello_timeout",
+    "connect_timeout", "idle_timeout",  "drain_timeout", "log",
+    "splice",          "user",          "group",         "pid_file",
+    "metrics",         "log_format",    NULL};
+
+static int known_directive(const char *k) {
+  for (int i = 0; px_directives[i]; i++)
+    if (strcmp(k, px_directives[i]) == 0) return 1;
+  return 0;
+}
+
+/* One configuration file being read. */
 typedef struct file_state {
   const char *path;
-  int in_routes;
-  pending *pend;
-  size_t npend, cappend;
-  char mapfile[768];
-  unsigned mapline;
+  unsigned routes_line; /* of an open "routes {", 0 outside */
 } file_state;
-
-static int push_pending(builder *b, file_state *f, char *text) {
-  if (f->npend == f->cappend) {
-    pending *nv = realloc(f->pend, f->cappend * 2 * sizeof *nv);
-    if (!nv) return fail(b, "out of memory");
-    f->pend = nv;
-    f->cappend *= 2;
-  }
-  f->pend[f->npend].text = text;
-  f->pend[f->npend++].line = b->line;
-  return 0;
-}
-
-static int map_directive(builder *b, file_state *f, char **tok, int n) {
-  if (n != 2) return fail(b, "map PATH");
-  if (tok[1][0] == '/') {
-    snprintf(f->mapfile, sizeof f->mapfile, "%s", tok[1]);
-  } else {
-    const char *sl = strrchr(f->path, '/');
-    int dl = sl ? (int)(sl - f->path + 1) : 0;
-    snprintf(f->mapfile, sizeof f->mapfile, "%.*s%s", dl, f->path, tok[1]);
-  }
-  f->mapline = b->line;
-  return 0;
-}
 
 /* One line outside routes { }. */
 static int file_directive(builder *b, file_state *f, char *s) {
-  char *tok[64];
-  int n = split(s, tok, 64);
-  if (n < 0) return fail(b, "line too long");
+  char *tok[MAX_TOKENS];
+  int n = split(s, tok, MAX_TOKENS);
+  if (n < 0) return fail(b, "too many fields (at most %d)", MAX_TOKENS);
   if (n == 0) return 0;
+  if (!known_directive(tok[0]))
+    return fail(b, "unknown directive '%s'", tok[0]);
   if (strcmp(tok[0], "routes") == 0) {
     if (n != 2 || strcmp(tok[1], "{") != 0) return fail(b, "write: routes {");
-    f->in_routes = 1;
+    f->routes_line = b->line;
     return 0;
   }
   if (strcmp(tok[0], "route") == 0) {
     if (n < 3) return fail(b, "route PATTERN TARGET [alpn=...]");
     /* Rebuild the map line from the tokens after "route". */
     for (int i = 2; i < n; i++) tok[i][-1] = ' ';
-    return push_pending(b, f, tok[1]);
+    return rt_line(b, tok[1], strlen(tok[1]));
   }
-  if (strcmp(tok[0], "map") == 0) return map_directive(b, f, tok, n);
+  if (strcmp(tok[0], "map") == 0) return map_directive(b, f->path, tok, n);
   if (strcmp(tok[0], "listen") == 0) return add_listener(b, tok + 1, n - 1);
   if (strcmp(tok[0], "upstream") == 0)
     return add_upstream_line(b, tok + 1, n - 1);
-  if (strcmp(tok[0], "workers") == 0) b->explicit_workers = 1;
   return set_global(b, tok, n);
 }
 
+/* Route lines are collected: they may name upstreams defined further
+ * down, and are loaded once the whole configuration is read. */
 static int file_lines(builder *b, file_state *f, char *text) {
   char *next = NULL;
   for (char *ln = text; ln; ln = next) {
@@ -385,52 +633,42 @@ static int file_lines(builder *b, file_state *f, char *text) {
     char *s = trim(ln);
     if (!*s || *s == '#') continue;
     int rc = 0;
-    if (!f->in_routes)
+    if (!f->routes_line)
       rc = file_directive(b, f, s);
     else if (strcmp(s, "}") == 0)
-      f->in_routes = 0;
+      f->routes_line = 0;
     else
-      rc = push_pending(b, f, s);
+      rc = rt_line(b, s, strlen(s));
     if (rc != 0) return rc;
   }
-  if (f->in_routes) return fail(b, "routes { without }");
+  if (f->routes_line) {
+    b->line = f->routes_line;
+    return fail(b, "routes { without }");
+  }
   return 0;
 }
 
-/* After the whole file: the inline routes, then the map file. */
-static int file_routes(builder *b, file_state *f) {
-  for (size_t i = 0; i < f->npend; i++) {
-    b->line = f->pend[i].line;
-    if (add_route_line(b, f->pend[i].text) != 0) return -1;
-  }
-  if (!f->mapfile[0]) return 0;
-  b->line = f->mapline;
-  int r = sni_router_load_map_file(b->router, f->mapfile, resolve_target, b);
-  if (r < 0)
-    return fail(b, "map %s: %s (%s)", f->mapfile, sni_strerror(r),
-                sni_router_errmsg(b->router));
-  return 0;
+/* text: len bytes and a NUL; split into lines in place. */
+static int parse_text(builder *b, const char *path, char *text, size_t len) {
+  file_state f = {.path = path};
+  b->file = path;
+  b->line = 0;
+  int rc = check_nul(b, path, text, len);
+  return rc ? rc : file_lines(b, &f, text);
 }
 
 static int load_file(builder *b, const char *path) {
-  char *text = read_file(path);
-  if (!text) {
-    fprintf(stderr, "sniroute-proxy: cannot read %s: %s\n", path,
-            strerror(errno));
-    return -1;
-  }
-  file_state f = {.path = path, .cappend = 64};
-  f.pend = malloc(f.cappend * sizeof *f.pend);
+  size_t len;
   b->file = path;
   b->line = 0;
-  int rc = f.pend ? file_lines(b, &f, text) : fail(b, "out of memory");
-  if (rc == 0) rc = file_routes(b, &f);
-  free(f.pend);
+  char *text = read_text(path, &len);
+  if (!text) return fail(b, "cannot read: %s", strerror(errno));
+  int rc = parse_text(b, path, text, len);
   free(text);
-  b->file = NULL;
   return rc;
 }
 
+/* ------------------------------------------------------------ quick form */
 /* Quick-form options that are plain directives of the file format. */
 static int set_option(builder *b, const char *a, const char *v) {
   static const char *const map[][2] = {
@@ -440,49 +678,64 @@ static int set_option(builder *b, const char *a, const char *v) {
       {"--idle-timeout", "idle_timeout"},
       {"--drain-timeout", "drain_timeout"},
       {"--max-connections", "max_connections"},
-      {"--log", "log"}};
+      {"--log", "log"},
+      {"--user", "user"},
+      {"--group", "group"},
+      {"--pid-file", "pid_file"},
+      {"--metrics", "metrics"}};
   size_t k;
   for (k = 0; k < sizeof map / sizeof *map; k++)
     if (strcmp(a, map[k][0]) == 0) break;
   if (k == sizeof map / sizeof *map)
     return fail(b, "unknown option %s (--help)", a);
-  char key[32], val[300];
-  snprintf(key, sizeof key, "%s", map[k][1]);
-  snprintf(val, sizeof val, "%s", v);
-  char *tok[2] = {key, val};
+  /* set_global() only reads its tokens. */
+  char *tok[2] = {(char *)(uintptr_t)map[k][1], (char *)(uintptr_t)v};
   return set_global(b, tok, 2);
+}
+
+/* A route line "HEAD TAIL" from two pieces of one argument. */
+static int arg_route(builder *b, const char *head, size_t hl,
+                     const char *tail) {
+  if (memchr(head, '\n', hl) || strchr(tail, '\n'))
+    return fail(b, "a route cannot contain a newline");
+  return rt_append(b, head, hl) || rt_append(b, " ", 1) ||
+                 rt_append(b, tail, strlen(tail)) ||
+                 rt_end_line(b, b->file, b->line)
+             ? -1
+             : 0;
 }
 
 /* One quick-form option and its value (the list is in main.c's usage). */
 static int apply_option(builder *b, const char *a, const char *v) {
-  char line[600];
-  if (strcmp(a, "--config") == 0) return 0; /* read before the options */
+  static const char *const specials[][2] = {
+      {"--default", "default"}, {"--no-sni", "no_sni"}, {"--not-tls", "not_tls"}};
+  /* The file is read before the options: only one. */
+  if (strcmp(a, "--config") == 0)
+    return v == b->config ? 0 : fail(b, "--config given twice");
   if (strcmp(a, "--listen") == 0) {
-    char tmp[300];
-    snprintf(tmp, sizeof tmp, "%s", v);
-    char *tok[1] = {tmp};
-    return add_listener(b, tok, 1);
+    char *copy = malloc(strlen(v) + 1);
+    if (!copy) return fail(b, "out of memory");
+    memcpy(copy, v, strlen(v) + 1);
+    int rc = add_listener(b, &copy, 1);
+    free(copy);
+    return rc;
   }
   if (strcmp(a, "--route") == 0) {
     const char *eq = strchr(v, '=');
-    if (!eq) return fail(b, "--route PATTERN=HOST:PORT");
-    snprintf(line, sizeof line, "%.*s %s", (int)(eq - v), v, eq + 1);
-    return add_route_line(b, line);
+    if (!eq) return fail(b, "--route PATTERN=TARGET[ alpn=...]");
+    return arg_route(b, v, (size_t)(eq - v), eq + 1);
   }
-  if (strcmp(a, "--default") == 0 || strcmp(a, "--no-sni") == 0 ||
-      strcmp(a, "--not-tls") == 0) {
-    const char *which = strcmp(a, "--default") == 0  ? "default"
-                        : strcmp(a, "--no-sni") == 0 ? "no_sni"
-                                                     : "not_tls";
-    snprintf(line, sizeof line, "%s %s", which, v);
-    return add_route_line(b, line);
-  }
+  for (size_t k = 0; k < sizeof specials / sizeof *specials; k++)
+    if (strcmp(a, specials[k][0]) == 0)
+      return arg_route(b, specials[k][1], strlen(specials[k][1]), v);
   return set_option(b, a, v);
 }
 
 static int apply_options(builder *b, int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
+    b->file = CMDLINE;
+    b->line = (unsigned)i;
     if (strcmp(a, "--no-splice") == 0) {
       b->cfg->use_splice = 0;
       continue;
@@ -493,46 +746,111 @@ static int apply_options(builder *b, int argc, char **argv) {
   return 0;
 }
 
-/* argv is kept so SIGHUP can rebuild from the same sources. */
-static int g_argc;
-static char **g_argv;
+/* ---------------------------------------------------------------- build */
+static void builder_free(builder *b) {
+  free(b->rt.text);
+  free(b->rt.org);
+  while (b->paths) {
+    kept *k = b->paths;
+    b->paths = k->next;
+    free(k);
+  }
+}
 
-static px_cfg *build(int argc, char **argv) {
-  builder b = {0};
+/* The listeners are open sockets of the running process: a reload may
+ * change their options, not their addresses. */
+static int same_listeners(builder *b, const px_cfg *old) {
+  const px_cfg *c = b->cfg;
+  for (int i = 0; i < c->nlisteners || i < old->nlisteners; i++) {
+    const px_listener *n = i < c->nlisteners ? &c->listeners[i] : NULL;
+    const px_listener *o = i < old->nlisteners ? &old->listeners[i] : NULL;
+    if (n && o && n->addr.len == o->addr.len &&
+        memcmp(&n->addr.ss, &o->addr.ss, n->addr.len) == 0)
+      continue;
+    if (n) {
+      b->file = b->listen_at[i].file;
+      b->line = b->listen_at[i].line;
+    }
+    return fail(b, "listen %s: the listen addresses cannot change on reload "
+                   "(restart to change them)", n ? n->text : o->text);
+  }
+  return 0;
+}
+
+/* Builds from a file (text given, or read from config) and the options. */
+static px_cfg *build(const px_cfg_src *src, const px_cfg *old) {
+  builder b = {.err = src->err ? src->err : stderr,
+               .prefix = src->bare ? "" : PREFIX,
+               .addr_flags = src->numeric ? PX_ADDR_NUMERIC : 0};
   px_cfg *c = cfg_new();
-  if (!c) return NULL;
+  if (!c || sni_router_create(&c->router, NULL) != 0) {
+    cfg_free(c);
+    fprintf(b.err, "%sout of memory\n", b.prefix);
+    return NULL;
+  }
   b.cfg = c;
-  const char *config = NULL;
-  for (int i = 1; i < argc; i++)
-    if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) config = argv[++i];
+  b.router = c->router;
+  const char *config = src->config;
+  for (int i = 1; !config && i < src->argc; i++)
+    if (strcmp(src->argv[i], "--config") == 0 && i + 1 < src->argc)
+      config = src->argv[i + 1];
   if (config) snprintf(c->source, sizeof c->source, "%s", config);
-  if (sni_router_create(&b.router, NULL) != 0) goto bad;
-  c->router = b.router;
-  if (config && load_file(&b, config) != 0) goto bad;
-  if (apply_options(&b, argc, argv) != 0) goto bad;
-  if (c->nlisteners == 0) {
-    fail(&b, "no listener (--listen ADDR:PORT or 'listen' in the config; "
-             "--help)");
-    goto bad;
+  b.config = config;
+  b.sandbox = src->sandbox;
+  int rc = 0;
+  if (src->text) {
+    char *copy = malloc(src->len + 1);
+    if (!copy) {
+      rc = fail(&b, "out of memory");
+    } else {
+      memcpy(copy, src->text, src->len);
+      copy[src->len] = 0;
+      rc = parse_text(&b, config ? config : "-", copy, src->len);
+      free(copy);
+    }
+  } else if (config) {
+    rc = load_file(&b, config);
   }
-  int r = sni_router_compile(b.router);
-  if (r < 0) {
-    fail(&b, "routes: %s (%s)", sni_strerror(r), sni_router_errmsg(b.router));
-    goto bad;
+  if (rc == 0) rc = apply_options(&b, src->argc, src->argv);
+  b.file = config ? config : CMDLINE;
+  b.line = 0;
+  if (rc == 0 && c->nlisteners == 0)
+    rc = fail(&b, "no listener (--listen ADDR:PORT or 'listen' in the "
+                  "config; --help)");
+  if (rc == 0) rc = load_routes(&b);
+  if (rc == 0 && old) rc = same_listeners(&b, old);
+  builder_free(&b);
+  if (rc == 0) {
+    /* max_connections from RLIMIT_NOFILE (limits.h) */
+    if (!b.sandbox) px_limits_apply(c);
+    return c;
   }
-  return c;
-bad:
   cfg_free(c);
   return NULL;
 }
 
+/* argv is kept so SIGHUP can rebuild from the same sources. */
+static int g_argc;
+static char **g_argv;
+
+px_cfg *px_cfg_build(const px_cfg_src *src) { return build(src, NULL); }
+
 px_cfg *px_cfg_from_args(int argc, char **argv) {
   g_argc = argc;
   g_argv = argv;
-  return build(argc, argv);
+  px_cfg_src s = {.argc = argc, .argv = argv};
+  return build(&s, NULL);
 }
 
 px_cfg *px_cfg_reload(const px_cfg *old) {
-  (void)old;
-  return build(g_argc, g_argv);
+  px_cfg_src s = {.argc = g_argc, .argv = g_argv};
+  return build(&s, old);
+}
+
+int px_cfg_check(int argc, char **argv, FILE *err) {
+  px_cfg_src s = {.argc = argc, .argv = argv, .err = err, .bare = 1};
+  px_cfg *c = build(&s, NULL);
+  int rc = c ? 0 : -1;
+  px_cfg_unref(c);
+  return rc;
 }

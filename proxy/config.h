@@ -5,6 +5,7 @@
 #define PX_CONFIG_H
 
 #include <stdatomic.h>
+#include <stdio.h>
 
 #include "addr.h"
 #include "sniroute.h"
@@ -12,20 +13,21 @@
 #define PX_MAX_LISTENERS 16
 #define PX_MAX_ADDRS 8
 #define PX_MAX_TRUSTED 16
-#define PX_NAME_MAX 64
+#define PX_NAME_MAX 64   /* upstream names: at most 63 bytes */
+#define PX_ADDR_TEXT 80  /* an address as written: at most 79 bytes */
 
 typedef struct px_listener {
   px_addr addr;
-  char text[80];
+  char text[PX_ADDR_TEXT];
   int accept_pp; /* expect a PROXY v1/v2 header first */
   px_cidr trusted[PX_MAX_TRUSTED];
   int ntrusted;
 } px_listener;
 
 typedef struct px_upstream {
-  char name[PX_NAME_MAX];
+  char name[PX_NAME_MAX]; /* implicit upstreams: their HOST:PORT */
   px_addr addrs[PX_MAX_ADDRS];
-  char addr_text[PX_MAX_ADDRS][80];
+  char addr_text[PX_MAX_ADDRS][PX_ADDR_TEXT];
   int naddrs;
   int pp; /* 0 none, 1 v1, 2 v2 */
 } px_upstream;
@@ -41,19 +43,55 @@ typedef struct px_cfg {
   unsigned drain_timeout_ms;
   int use_splice;
   char log_target[256]; /* "stderr", "off" or a path */
+  int log_format;       /* PX_LOG_KV or PX_LOG_JSON (log.h) */
   px_listener listeners[PX_MAX_LISTENERS];
   int nlisteners;
   px_upstream **ups; /* each allocated alone: routes point at them */
   int nups;
   sni_router *router;
   char source[512]; /* config file path, "" for the quick form */
+  /* Operations (main.c, daemon.c, metrics.c); fixed at start like the
+   * listeners: a reload parses them but they are not re-applied. */
+  char user[PX_NAME_MAX], group[PX_NAME_MAX]; /* "" = keep */
+  char pid_file[512];                         /* "" = none */
+  px_addr metrics;                            /* valid if metrics_text[0] */
+  char metrics_text[80];
 } px_cfg;
 
-/* Builds a configuration from argv (quick form and/or --config).  On error
- * prints a message to stderr and returns NULL. */
+/* Every directive of the file format, NULL-terminated.  The parser rejects
+ * any other; `sniroute-proxy --list-directives` prints them (the man page
+ * test compares them with sniroute-proxy.conf(5)). */
+extern const char *const px_directives[];
+
+/* Where a configuration comes from. */
+typedef struct px_cfg_src {
+  int argc; /* quick-form options, argv[0] skipped; --config names the file */
+  char **argv;
+  const char *text; /* the file's bytes (len), instead of reading it */
+  size_t len;
+  const char *config; /* the file's name (messages, map paths); overrides
+                         --config */
+  FILE *err;          /* messages, NULL: stderr */
+  int bare;     /* messages "FILE:LINE: text" without "sniroute-proxy: " */
+  int numeric;  /* never resolve host names: literals only */
+  int sandbox;  /* memory only (fuzzing): `map` refused, RLIMIT_NOFILE
+                   neither read nor raised */
+} px_cfg_src;
+
+/* Builds a configuration: syntax, values, addresses, routes compiled.  On
+ * error writes one "FILE:LINE: message" line (FILE "command line" and
+ * LINE the argument's index for the quick form) and returns NULL. */
+px_cfg *px_cfg_build(const px_cfg_src *src);
+/* px_cfg_build() from argv (quick form and/or --config), errors on
+ * stderr; argv is kept for px_cfg_reload(). */
 px_cfg *px_cfg_from_args(int argc, char **argv);
-/* Re-reads the same sources as `old` (SIGHUP). */
+/* Re-reads the same sources (SIGHUP).  NULL, with the reason on stderr,
+ * on any error, including listen addresses that differ from old's (the
+ * caller keeps old). */
 px_cfg *px_cfg_reload(const px_cfg *old);
+/* Builds and drops a configuration (-t): 0 when it is valid, else -1 with
+ * "FILE:LINE: message" on err. */
+int px_cfg_check(int argc, char **argv, FILE *err);
 void px_cfg_ref(px_cfg *c);
 void px_cfg_unref(px_cfg *c);
 

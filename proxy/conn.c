@@ -14,30 +14,77 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "pp.h"
 #include "route.h"
 #include "timer.h"
 
+/* SNI and ALPN exactly as the client sent them (any bytes: the log
+ * escapes them). */
+typedef struct px_seen {
+  uint16_t sni_len;
+  uint8_t has_sni, alpn_len;
+  uint8_t data[]; /* the name, then the ALPN list packed as on the wire */
+} px_seen;
+
+/* A hello is peeked (left in the socket) while it occupies at most
+ * PX_PEEK_QUEUED bytes, which every real client's does.  Beyond that the
+ * kernel cannot be relied on to queue the rest unread (the receive window
+ * does not grow while nothing is read), so the hello is read into a
+ * buffer of its own (growing with what arrives) and parsed as it comes;
+ * those bytes go to the upstream first (px_chan_preload()).  One-byte
+ * records with their 5-byte headers make the largest hello the parser's
+ * default limits accept 6 x SNI_DEFAULT_MAX_HELLO bytes on the wire. */
+#define PX_PEEK_QUEUED 16384u
+#define PX_HELLO_WIRE_MAX (6u * SNI_DEFAULT_MAX_HELLO)
+typedef struct px_hbuf {
+  sni_parser p;
+  sni_hello h;
+  uint8_t *data;
+  uint32_t len, cap;
+} px_hbuf;
+
+static void log_line(px_worker *w, const px_log_rec *r) {
+  if (px_log_conn(r) != 0) px_count(w, PXC_LOG_DROPPED, 1);
+}
+
 static void log_conn(px_worker *w, px_conn *c) {
   if (!px_log_enabled()) return;
+  const px_seen *s = c->seen;
   px_log_rec r = {.worker = w->id,
+                  .format = c->cfg->log_format,
                   .client = &c->client,
                   .up = c->up,
                   .addr_i = c->addr_i,
-                  .sni = c->info,
-                  .alpn = c->info ? c->info + strlen(c->info) + 1 : NULL,
+                  .sni = s && s->has_sni ? s->data : NULL,
+                  .sni_len = s ? s->sni_len : 0,
+                  .alpn = s && s->alpn_len ? s->data + s->sni_len : NULL,
+                  .alpn_len = s ? s->alpn_len : 0,
                   .route = c->route,
                   .verdict = c->verdict,
                   .bytes_up = c->c2u.bytes,
                   .bytes_down = c->u2c.bytes,
                   .ms = w->now - c->t_start};
-  px_log_conn(&r);
+  log_line(w, &r);
+}
+
+static void hbuf_free(px_conn *c) {
+  if (!c->hb) return;
+  free(c->hb->data);
+  free(c->hb);
+  c->hb = NULL;
 }
 
 void px_conn_close(px_worker *w, px_conn *c, const char *verdict) {
   if (c->state == PX_ST_DEAD) return;
   c->verdict = verdict;
   px_timer_del(w, c);
+  if (c->aprev)
+    c->aprev->anext = c->anext;
+  else
+    w->all = c->anext;
+  if (c->anext) c->anext->aprev = c->aprev;
+  c->aprev = c->anext = NULL;
   if (c->cfd >= 0) close(c->cfd);
   if (c->ufd >= 0) close(c->ufd);
   px_chan_release(&w->pool, &c->c2u);
@@ -45,7 +92,12 @@ void px_conn_close(px_worker *w, px_conn *c, const char *verdict) {
   px_count(w, PXC_BYTES_UP, c->c2u.bytes);
   px_count(w, PXC_BYTES_DOWN, c->u2c.bytes);
   log_conn(w, c);
+  if (c->route)
+    px_metrics_conn(w->id, c->route, c->up ? c->up->name : NULL, c->c2u.bytes,
+                    c->u2c.bytes, strcmp(verdict, "connect_failed") == 0);
   free(c->info);
+  free(c->seen);
+  hbuf_free(c);
   free(c->dst);
   px_cfg_unref(c->cfg);
   c->state = PX_ST_DEAD;
@@ -55,6 +107,18 @@ void px_conn_close(px_worker *w, px_conn *c, const char *verdict) {
   w->grave = c;
   atomic_fetch_sub_explicit(&px_total_conns, 1, memory_order_relaxed);
   atomic_fetch_sub_explicit(&w->active, 1, memory_order_relaxed);
+}
+
+static void reset_on_close(int fd) {
+  struct linger lg = {.l_onoff = 1, .l_linger = 0};
+  if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+}
+
+void px_conn_abort(px_worker *w, px_conn *c, const char *verdict) {
+  if (c->state == PX_ST_DEAD) return;
+  reset_on_close(c->cfd);
+  reset_on_close(c->ufd);
+  px_conn_close(w, c, verdict);
 }
 
 static const uint8_t alert_unrecognized_name[7] = {0x15, 0x03, 0x03, 0x00,
@@ -79,10 +143,11 @@ static void reject_with_alert(px_worker *w, px_conn *c) {
 }
 
 /* ---------------------------------------------------------------- connect */
-static void ep_add(px_worker *w, int fd, px_conn *c, uint64_t tag) {
+/* 0, or -1 (ENOMEM, or ENOSPC: fs.epoll.max_user_watches). */
+static int ep_add(px_worker *w, int fd, px_conn *c, uint64_t tag) {
   struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET};
   ev.data.u64 = (uint64_t)(uintptr_t)c | tag;
-  epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev);
+  return epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
 static void start_connect(px_worker *w, px_conn *c, int from) {
@@ -91,19 +156,24 @@ static void start_connect(px_worker *w, px_conn *c, int from) {
     const px_addr *a = &u->addrs[i];
     int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
                     0);
-    if (fd < 0) break;
+    if (fd < 0) {
+      /* Out of descriptors (EMFILE/ENFILE) or memory: no other address
+       * would fare better.  Counted like any failed attempt. */
+      px_count(w, PXC_CONNECT_FAILURES, 1);
+      break;
+    }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0 ||
-        errno == EINPROGRESS) {
+    if ((connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0 ||
+         errno == EINPROGRESS) &&
+        ep_add(w, fd, c, PX_TAG_UP | (c->attempt ? 0 : PX_TAG_ODD)) == 0) {
       c->ufd = fd;
       c->hup_u = 0;
       c->addr_i = (uint8_t)i;
       /* The parity bit tells events of a closed earlier attempt (still in
        * this epoll batch) from events of this one. */
-      c->attempt ^= 1;
+      c->attempt ^= 1; /* registered above with the new parity */
       c->state = PX_ST_CONNECTING;
-      ep_add(w, fd, c, PX_TAG_UP | (c->attempt ? PX_TAG_ODD : 0));
       px_timer_set(w, c, PX_TL_CONNECT, c->cfg->connect_timeout_ms);
       return;
     }
@@ -160,15 +230,27 @@ static void on_upstream(px_worker *w, px_conn *c, uint32_t ev) {
     px_conn_close(w, c, "upstream_error");
     return;
   }
+  uint64_t now_us = px_metrics_now_us();
+  px_metrics_observe(w->id, PXH_CONNECT, now_us - c->t_us);
   c->state = PX_ST_RELAY;
   px_timer_set(w, c, PX_TL_IDLE, c->cfg->idle_timeout_ms);
   relay(w, c, -1, ev);
 }
 
 /* ---------------------------------------------------------------- hello */
-/* Keeps SNI and ALPN (printable bytes only: they are logged) for the log
- * and the PROXY v2 AUTHORITY TLV. */
+/* Keeps SNI and ALPN: as sent for the log, printable bytes only for the
+ * PROXY v2 AUTHORITY TLV. */
 static void save_info(px_conn *c, const sni_hello *h) {
+  size_t snl = h->sni_present ? h->sni_len : 0;
+  size_t apl = h->alpn_len <= SNI_CAP_ALPN_BYTES ? h->alpn_len : 0;
+  c->seen = malloc(sizeof *c->seen + snl + apl);
+  if (c->seen) {
+    c->seen->sni_len = (uint16_t)snl;
+    c->seen->has_sni = h->sni_present != 0;
+    c->seen->alpn_len = (uint8_t)apl;
+    memcpy(c->seen->data, h->sni, snl);
+    memcpy(c->seen->data + snl, h->alpn, apl);
+  }
   char alpn[SNI_CAP_ALPN_BYTES * 2] = "";
   size_t al = 0;
   for (unsigned i = 0; i < h->n_alpn; i++) {
@@ -194,9 +276,9 @@ static void save_info(px_conn *c, const sni_hello *h) {
 
 /* Edge-triggered: the next event comes with new bytes.  The low-water
  * mark also spares wake-ups for a hello trickling in. */
-static void wait_for_more(px_conn *c, size_t peeked, size_t need) {
-  if (peeked > 0 && need > 1) {
-    int v = (int)(peeked + need < 65536 ? peeked + need : 65536);
+static void wait_for_more(px_conn *c, size_t mark) {
+  if (mark > 1) {
+    int v = (int)(mark < 65536 ? mark : 65536);
     if (setsockopt(c->cfd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v) == 0)
       c->lowat = 1;
   }
@@ -229,12 +311,72 @@ static int count_hello(px_worker *w, px_conn *c, int r) {
   }
 }
 
+/* Reads more of a hello being consumed (px_hbuf) and parses it.  Returns
+ * what sni_peek_ex() would: the hello's wire length, SNI_EAGAIN (with
+ * *need), a parser error, SNI_EOF, SNI_ESYS, or SNI_ENOSPC. */
+static int hello_read(px_conn *c, size_t *need) {
+  px_hbuf *hb = c->hb;
+  for (;;) {
+    if (hb->len == hb->cap) {
+      if (hb->cap == PX_HELLO_WIRE_MAX) return SNI_ENOSPC;
+      uint32_t nc = hb->cap * 2 < PX_HELLO_WIRE_MAX ? hb->cap * 2
+                                                    : PX_HELLO_WIRE_MAX;
+      uint8_t *nd = realloc(hb->data, nc);
+      if (!nd) return SNI_ENOSPC; /* refused as too large, as before */
+      hb->data = nd;
+      hb->cap = nc;
+    }
+    long n = (long)recv(c->cfd, hb->data + hb->len, hb->cap - hb->len,
+                        MSG_DONTWAIT);
+    if (n == 0) return SNI_EOF;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      return SNI_ESYS;
+    }
+    int f = sni_parser_feed(&hb->p, hb->data + hb->len, (size_t)n);
+    hb->len += (uint32_t)n;
+    if (f != SNI_EAGAIN) return f < 0 ? f : sni_parser_status(&hb->p);
+  }
+  *need = sni_parser_need(&hb->p);
+  return SNI_EAGAIN;
+}
+
+/* More than PX_PEEK_QUEUED bytes of a hello are queued: read it from
+ * now on (queued: what the peek saw, the buffer's first size). */
+static int hello_consume(px_conn *c, size_t queued, size_t *need) {
+  px_hbuf *hb = calloc(1, sizeof *hb);
+  uint32_t cap = (uint32_t)(queued * 2 < PX_HELLO_WIRE_MAX ? queued * 2
+                                                           : PX_HELLO_WIRE_MAX);
+  uint8_t *d = hb ? malloc(cap) : NULL;
+  if (!d) {
+    free(hb);
+    return SNI_ENOSPC; /* no memory: refused as too large, as before */
+  }
+  hb->data = d;
+  hb->cap = cap;
+  sni_parser_init(&hb->p, &hb->h, NULL);
+  c->hb = hb;
+  return hello_read(c, need);
+}
+
 static void do_hello(px_worker *w, px_conn *c) {
   size_t peeked = 0, need = 0;
-  int r = sni_peek_ex(c->cfd, w->buf, sizeof w->buf, &w->hello, NULL, &peeked,
-                      &need);
+  int r;
+  if (c->hb) {
+    r = hello_read(c, &need);
+  } else {
+    r = sni_peek_ex(c->cfd, w->buf, sizeof w->buf, &w->hello, NULL, &peeked,
+                    &need);
+    if ((r == SNI_EAGAIN || r == SNI_ENOSPC) && peeked >= PX_PEEK_QUEUED)
+      r = hello_consume(c, peeked, &need);
+  }
   if (r == SNI_EAGAIN) {
-    wait_for_more(c, peeked, need);
+    /* Peeking: what is queued plus what is missing (nothing before the
+     * first byte: the bytes might not be TLS).  Consuming: what is
+     * missing. */
+    size_t mark = c->hb ? need : peeked > 0 && need > 1 ? peeked + need : 0;
+    wait_for_more(c, mark < PX_PEEK_QUEUED ? mark : PX_PEEK_QUEUED);
     return;
   }
   if (c->lowat) {
@@ -242,7 +384,17 @@ static void do_hello(px_worker *w, px_conn *c) {
     setsockopt(c->cfd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
     c->lowat = 0;
   }
+  if (c->hb) {
+    /* The bytes read go to the upstream before the rest of the stream. */
+    w->hello = c->hb->h;
+    px_chan_preload(&c->c2u, c->hb->data, c->hb->len, c->hb->cap);
+    c->hb->data = NULL;
+    hbuf_free(c);
+  }
   if (!count_hello(w, c, r)) return;
+  uint64_t now_us = px_metrics_now_us();
+  px_metrics_observe(w->id, PXH_HELLO_WAIT, now_us - c->t_us);
+  c->t_us = now_us; /* the upstream connect starts now */
   px_route rt = px_route_decide(c->cfg, &w->hello, r);
   c->route = rt.label;
   if (!rt.up) {
@@ -261,7 +413,11 @@ static void do_hello(px_worker *w, px_conn *c) {
 }
 
 static void do_proxy_header(px_worker *w, px_conn *c) {
-  long n = (long)recv(c->cfd, w->buf, 600, MSG_PEEK | MSG_DONTWAIT);
+  /* The whole header must fit in one peek: up to the worker's buffer
+   * (64 KiB, just under the v2 maximum; docs/proxy.md). */
+  const size_t cap =
+      sizeof w->buf < PX_PP_V2_MAX ? sizeof w->buf : PX_PP_V2_MAX;
+  long n = (long)recv(c->cfd, w->buf, cap, MSG_PEEK | MSG_DONTWAIT);
   if (n == 0) {
     px_conn_close(w, c, "closed_before_hello");
     return;
@@ -275,10 +431,10 @@ static void do_proxy_header(px_worker *w, px_conn *c) {
   memset(&src, 0, sizeof src);
   memset(&dst, 0, sizeof dst);
   int r = px_pp_parse(w->buf, (size_t)n, &src, &dst);
-  if (r == 0 && n < 600) return; /* more to come */
+  if (r == 0 && (size_t)n < cap) return; /* more to come */
   if (r <= 0) {
     px_count(w, PXC_PP_REJECTED, 1);
-    px_conn_close(w, c, "bad_proxy_header");
+    px_conn_close(w, c, r == 0 ? "proxy_header_too_large" : "bad_proxy_header");
     return;
   }
   /* Consume exactly the header: what follows is the client's hello. */
@@ -333,14 +489,30 @@ static void relay(px_worker *w, px_conn *c, int from_client, uint32_t ev) {
   if (m1 >= 0 && do_u2c)
     m2 = pump(w, &c->u2c, &c->c2u, c->ufd, c->cfd, c->hup_u);
   if (m1 < 0 || m2 < 0) {
-    /* Which side broke the connection, for the log. */
-    int client_side = m1 == -1 || m2 == -2;
-    px_conn_close(w, c, client_side ? "client_reset" : "upstream_reset");
+    /* Which side broke the connection, for the log; the other side gets a
+     * reset too, never a FIN that would look like a complete stream. */
+    int client_side = m1 == PX_PUMP_SRC || m2 == PX_PUMP_DST;
+    px_conn_abort(w, c,
+                  m1 == PX_PUMP_NOMEM || m2 == PX_PUMP_NOMEM ? "no_memory"
+                  : client_side                             ? "client_reset"
+                                                            : "upstream_reset");
     return;
   }
   if (c->c2u.shut && c->u2c.shut) {
     px_conn_close(w, c, "ok");
     return;
+  }
+  if ((ev & EPOLLERR) && from_client >= 0) {
+    /* A reset on a side whose direction had already ended (nothing read
+     * from it any more) and with nothing to send to it. */
+    int err = 0;
+    socklen_t el = sizeof err;
+    if (getsockopt(from_client ? c->cfd : c->ufd, SOL_SOCKET, SO_ERROR, &err,
+                   &el) == 0 &&
+        err) {
+      px_conn_abort(w, c, from_client ? "client_reset" : "upstream_reset");
+      return;
+    }
   }
   if ((m1 > 0 || m2 > 0) && c->cfg->idle_timeout_ms &&
       c->deadline != w->now + c->cfg->idle_timeout_ms)
@@ -380,9 +552,18 @@ void px_conn_event(px_worker *w, px_conn *c, unsigned tag, uint32_t events) {
 }
 
 void px_conn_accept(px_worker *w, int li, int fd, const px_addr *peer) {
-  const px_listener *L = &w->lst[li];
+  /* The current configuration's listener (same index: a reload cannot
+   * change the listen addresses), so a reload that revokes a trusted
+   * source applies to the next connection. */
+  const px_listener *L = &w->cfg->listeners[li];
   px_conn *c = aligned_alloc(16, (sizeof(px_conn) + 15) & ~(size_t)15);
   if (!c) {
+    px_count(w, PXC_ACCEPTED, 1);
+    px_log_rec r = {.worker = w->id,
+                    .format = w->cfg->log_format,
+                    .client = peer,
+                    .verdict = "no_memory"};
+    if (px_log_enabled()) log_line(w, &r);
     close(fd);
     return;
   }
@@ -394,9 +575,13 @@ void px_conn_accept(px_worker *w, int li, int fd, const px_addr *peer) {
   c->client = *peer;
   c->listener = (uint8_t)li;
   c->t_start = w->now;
+  c->t_us = px_metrics_now_us();
   c->verdict = "?";
   c->cfg = w->cfg;
   px_cfg_ref(c->cfg);
+  c->anext = w->all;
+  if (w->all) w->all->aprev = c;
+  w->all = c;
   atomic_fetch_add_explicit(&px_total_conns, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&w->active, 1, memory_order_relaxed);
   px_count(w, PXC_ACCEPTED, 1);
@@ -412,7 +597,10 @@ void px_conn_accept(px_worker *w, int li, int fd, const px_addr *peer) {
     c->state = PX_ST_HELLO;
   }
   px_timer_set(w, c, PX_TL_HELLO, c->cfg->hello_timeout_ms);
-  ep_add(w, fd, c, PX_TAG_CLIENT);
+  if (ep_add(w, fd, c, PX_TAG_CLIENT) != 0) {
+    px_conn_close(w, c, "no_memory");
+    return;
+  }
   /* The hello often arrived with the handshake's last ACK: try now. */
   on_client(w, c, EPOLLIN);
 }
@@ -430,6 +618,6 @@ void px_conn_expire(px_worker *w, px_conn *c, int l) {
     start_connect(w, c, c->addr_i + 1);
   } else {
     px_count(w, PXC_IDLE_TIMEOUTS, 1);
-    px_conn_close(w, c, "idle_timeout");
+    px_conn_abort(w, c, "idle_timeout");
   }
 }

@@ -4,7 +4,9 @@
  *
  * A connection whose hello is incomplete owns no buffer: every peek lands
  * in the worker's single buffer and nothing is read from the socket, so
- * the hello is relayed to the upstream like the rest of the stream. */
+ * the hello is relayed to the upstream like the rest of the stream.  Only
+ * a hello of more than 16 KiB on the wire (legal, never seen from real
+ * clients) is read into a buffer of its own and sent first (conn.c). */
 #ifndef PX_CONN_H
 #define PX_CONN_H
 
@@ -19,8 +21,10 @@ enum { PX_ST_PP, PX_ST_HELLO, PX_ST_CONNECTING, PX_ST_RELAY, PX_ST_DEAD };
 
 typedef struct px_conn {
   struct px_conn *prev, *next; /* timer list; next also links the grave */
+  struct px_conn *aprev, *anext; /* all of the worker's open connections */
   uint64_t deadline;
   uint64_t t_start;
+  uint64_t t_us; /* metrics: accept, then connect start (monotonic us) */
   int cfd, ufd;
   uint8_t tlist, state, lowat, addr_i, attempt, listener;
   /* Sticky: an event with RDHUP/HUP/ERR was seen on the client / upstream
@@ -32,6 +36,8 @@ typedef struct px_conn {
   const px_upstream *up;
   const char *route;
   char *info;   /* "sni\0alpn\0", allocated once the hello is parsed */
+  struct px_seen *seen;  /* SNI and ALPN as sent, for the log (conn.c) */
+  struct px_hbuf *hb;    /* a hello too large to peek, being read (conn.c) */
   px_addr *dst; /* original destination from a PROXY header, if any */
   px_addr client;
   px_chan c2u, u2c;
@@ -44,7 +50,12 @@ void px_conn_accept(px_worker *w, int li, int fd, const px_addr *peer);
 void px_conn_event(px_worker *w, px_conn *c, unsigned tag, uint32_t events);
 /* c's deadline on list l has passed. */
 void px_conn_expire(px_worker *w, px_conn *c, int l);
-/* Logs and releases everything; c itself goes to w->grave. */
+/* Logs and releases everything; c itself goes to w->grave.  Each
+ * connection is logged exactly once, here. */
 void px_conn_close(px_worker *w, px_conn *c, const char *verdict);
+/* The same for a connection that is cut (a reset on one side, a timeout,
+ * draining): both sockets are closed with a reset (SO_LINGER 0), so
+ * neither peer can take the cut for a complete stream. */
+void px_conn_abort(px_worker *w, px_conn *c, const char *verdict);
 
 #endif

@@ -36,36 +36,126 @@ static void set6(px_addr *a, const uint8_t *ip, const uint8_t *port) {
   a->len = sizeof s;
 }
 
+/* v2 header fields (the specification's names). */
+enum { V2_VERSION = 2, V2_CMD_LOCAL = 0, V2_CMD_PROXY = 1 };
+enum { V2_FAM_UNSPEC, V2_FAM_INET, V2_FAM_INET6, V2_FAM_UNIX };
+enum { V2_PROTO_UNSPEC, V2_PROTO_STREAM, V2_PROTO_DGRAM };
+enum { V2_ADDRS_INET = 12, V2_ADDRS_INET6 = 36, V2_ADDRS_UNIX = 216 };
+enum { TLV_HEAD = 3, PP2_TYPE_AUTHORITY = 0x02, PP2_TYPE_CRC32C = 0x03 };
+#define CRC32C_LEN 4
+#define CRC32C_POLY 0x82F63B78u /* Castagnoli, reflected */
+
+static uint32_t crc32c(uint32_t crc, const uint8_t *p, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    crc ^= p[i];
+    for (int k = 0; k < 8; k++) crc = crc >> 1 ^ (CRC32C_POLY & (0u - (crc & 1)));
+  }
+  return crc;
+}
+
+/* The PP2_TYPE_CRC32C value covers the whole header with itself zeroed. */
+static int crc_ok(const uint8_t *h, size_t total, size_t at) {
+  static const uint8_t zero[CRC32C_LEN] = {0};
+  uint32_t c = crc32c(0xFFFFFFFFu, h, at);
+  c = crc32c(c, zero, CRC32C_LEN);
+  c = crc32c(c, h + at + CRC32C_LEN, total - at - CRC32C_LEN) ^ 0xFFFFFFFFu;
+  uint32_t want = (uint32_t)h[at] << 24 | (uint32_t)h[at + 1] << 16 |
+                  (uint32_t)h[at + 2] << 8 | h[at + 3];
+  return c == want;
+}
+
+/* TLVs must tile the rest of the header exactly; a checksum, if sent, must
+ * match (the specification makes a mismatch fatal). */
+static int check_tlvs(const uint8_t *h, size_t total, size_t off) {
+  while (off < total) {
+    if (total - off < TLV_HEAD) return -1;
+    size_t vlen = (size_t)h[off + 1] << 8 | h[off + 2];
+    if (total - off - TLV_HEAD < vlen) return -1;
+    if (h[off] == PP2_TYPE_CRC32C &&
+        (vlen != CRC32C_LEN || !crc_ok(h, total, off + TLV_HEAD)))
+      return -1;
+    off += TLV_HEAD + vlen;
+  }
+  return 0;
+}
+
+static size_t v2_addr_len(unsigned fam) {
+  static const size_t n[] = {0, V2_ADDRS_INET, V2_ADDRS_INET6, V2_ADDRS_UNIX};
+  return n[fam];
+}
+
 static int parse_v2(const uint8_t *b, size_t len, px_addr *src,
                     px_addr *dst) {
-  if (len < 16) return 0;
-  if ((b[12] >> 4) != 2) return -1;
-  unsigned cmd = b[12] & 0x0F;
-  size_t body = (size_t)b[14] << 8 | b[15];
-  if (cmd > 1) return -1;
-  if (len < 16 + body) return 0;
-  const uint8_t *p = b + 16;
-  unsigned fam = b[13] >> 4, proto = b[13] & 0x0F;
+  if (len < PX_PP_V2_FIXED) return 0;
+  unsigned cmd = b[12] & 0x0F, fam = b[13] >> 4, proto = b[13] & 0x0F;
+  if ((b[12] >> 4) != V2_VERSION || cmd > V2_CMD_PROXY) return -1;
+  /* LOCAL ignores the family byte; PROXY allows only the defined pairs
+   * (UNSPEC with UNSPEC, or a family with STREAM or DGRAM). */
+  if (cmd == V2_CMD_PROXY &&
+      (fam > V2_FAM_UNIX || proto > V2_PROTO_DGRAM ||
+       (fam == V2_FAM_UNSPEC) != (proto == V2_PROTO_UNSPEC)))
+    return -1;
+  size_t total = PX_PP_V2_FIXED + ((size_t)b[14] << 8 | b[15]);
+  if (len < total) return 0;
   /* LOCAL: the balancer's own health check; keep the real peer address. */
-  if (cmd == 0 || proto != 1) return (int)(16 + body);
-  if (fam == 1) {
-    if (body < 12) return -1;
+  if (cmd == V2_CMD_LOCAL) return (int)total;
+  size_t alen = v2_addr_len(fam);
+  if (total - PX_PP_V2_FIXED < alen) return -1;
+  if (check_tlvs(b, total, PX_PP_V2_FIXED + alen) != 0) return -1;
+  /* Datagram and UNIX endpoints mean nothing for this TCP connection:
+   * like UNSPEC, the real peer address stays. */
+  if (proto != V2_PROTO_STREAM) return (int)total;
+  const uint8_t *p = b + PX_PP_V2_FIXED;
+  if (fam == V2_FAM_INET) {
     set4(src, p, p + 8);
     set4(dst, p + 4, p + 10);
-  } else if (fam == 2) {
-    if (body < 36) return -1;
+  } else if (fam == V2_FAM_INET6) {
     set6(src, p, p + 32);
     set6(dst, p + 16, p + 34);
   }
-  return (int)(16 + body);
+  return (int)total;
 }
 
-static int v1_addr(const char *ip, const char *port, int fam, px_addr *a) {
-  char *end;
-  unsigned long pn = strtoul(port, &end, 10);
-  if (*end || pn > 65535 || !*port) return -1;
-  uint8_t bytes[16], pb[2] = {(uint8_t)(pn >> 8), (uint8_t)pn};
-  if (inet_pton(fam, ip, bytes) != 1) return -1;
+/* ------------------------------------------------------------------ v1 */
+/* The specification's grammar: single spaces, ports and IPv4 numbers in
+ * decimal without sign or leading zeros, addresses of the named family. */
+#define V1_FIELDS 6 /* PROXY TCPx SRC DST SPORT DPORT */
+#define V1_UNKNOWN "PROXY UNKNOWN"
+#define OCTET_MAX 255u
+
+static int v4_canonical(const char *s, size_t n) {
+  size_t start = 0;
+  int parts = 0;
+  unsigned long v;
+  for (size_t i = 0; i <= n; i++) {
+    if (i < n && s[i] != '.') continue;
+    if (px_parse_dec(s + start, i - start, OCTET_MAX, &v) != 0) return 0;
+    parts++;
+    start = i + 1;
+  }
+  return parts == 4;
+}
+
+static int v1_ip(const char *s, size_t n, int fam, uint8_t *out) {
+  char tmp[INET6_ADDRSTRLEN];
+  if (n == 0 || n >= sizeof tmp) return -1;
+  if (fam == AF_INET && !v4_canonical(s, n)) return -1;
+  /* inet_pton's grammar, without scope ids or other decorations. */
+  for (size_t i = 0; i < n; i++)
+    if (!s[i] || !strchr("0123456789abcdefABCDEF:.", s[i])) return -1;
+  memcpy(tmp, s, n);
+  tmp[n] = 0;
+  return inet_pton(fam, tmp, out) == 1 ? 0 : -1;
+}
+
+static int v1_endpoint(const char *ip, size_t il, const char *port, size_t pl,
+                       int fam, px_addr *a) {
+  uint8_t bytes[16];
+  unsigned long pn;
+  if (px_parse_dec(port, pl, PX_PORT_MAX, &pn) != 0 ||
+      v1_ip(ip, il, fam, bytes) != 0)
+    return -1;
+  uint8_t pb[2] = {(uint8_t)(pn >> 8), (uint8_t)pn};
   if (fam == AF_INET)
     set4(a, bytes, pb);
   else
@@ -73,43 +163,59 @@ static int v1_addr(const char *ip, const char *port, int fam, px_addr *a) {
   return 0;
 }
 
+/* Length of the line before its CRLF, 0 when more bytes are needed, -1
+ * when there is no CRLF within PX_PP_V1_MAX bytes or a bare CR or LF. */
+static long v1_line_len(const uint8_t *b, size_t len) {
+  for (size_t i = 0; i < len && i + 2 <= PX_PP_V1_MAX; i++) {
+    if (b[i] == '\n') return -1;
+    if (b[i] != '\r') continue;
+    if (i + 1 == len) return 0;
+    return b[i + 1] == '\n' ? (long)i : -1;
+  }
+  return len >= PX_PP_V1_MAX - 1 ? -1 : 0;
+}
+
 static int parse_v1(const uint8_t *b, size_t len, px_addr *src,
                     px_addr *dst) {
-  size_t max = len < 107 ? len : 107, end = 0;
-  for (size_t i = 0; i + 1 < max; i++)
-    if (b[i] == '\r' && b[i + 1] == '\n') {
-      end = i + 2;
-      break;
-    }
-  if (!end) return len >= 107 ? -1 : 0;
-  char line[108];
-  memcpy(line, b, end - 2);
-  line[end - 2] = 0;
-  char *save = NULL, *tok[6];
-  int n = 0;
-  for (char *t = strtok_r(line, " ", &save); t && n < 6;
-       t = strtok_r(NULL, " ", &save))
-    tok[n++] = t;
-  if (n >= 2 && strcmp(tok[1], "UNKNOWN") == 0) return (int)end;
-  if (n != 6) return -1;
+  long ll = v1_line_len(b, len);
+  if (ll <= 0) return (int)ll;
+  size_t n = (size_t)ll, k = strlen(V1_UNKNOWN);
+  const char *line = (const char *)b;
+  int total = (int)n + 2;
+  /* UNKNOWN: the rest of the line is to be ignored. */
+  if (n >= k && memcmp(line, V1_UNKNOWN, k) == 0 && (n == k || line[k] == ' '))
+    return total;
+  const char *f[V1_FIELDS];
+  size_t fl[V1_FIELDS], start = 0;
+  int nf = 0;
+  for (size_t i = 0; i <= n; i++) {
+    if (i < n && line[i] != ' ') continue;
+    if (nf == V1_FIELDS || i == start) return -1; /* extra or empty field */
+    f[nf] = line + start;
+    fl[nf++] = i - start;
+    start = i + 1;
+  }
+  if (nf != V1_FIELDS || fl[1] != 4) return -1;
   int fam;
-  if (strcmp(tok[1], "TCP4") == 0)
+  if (memcmp(f[1], "TCP4", 4) == 0)
     fam = AF_INET;
-  else if (strcmp(tok[1], "TCP6") == 0)
+  else if (memcmp(f[1], "TCP6", 4) == 0)
     fam = AF_INET6;
   else
     return -1;
   px_addr s, d;
-  if (v1_addr(tok[2], tok[4], fam, &s) || v1_addr(tok[3], tok[5], fam, &d))
+  if (v1_endpoint(f[2], fl[2], f[4], fl[4], fam, &s) ||
+      v1_endpoint(f[3], fl[3], f[5], fl[5], fam, &d))
     return -1;
   *src = s;
   *dst = d;
-  return (int)end;
+  return total;
 }
 
 int px_pp_parse(const uint8_t *buf, size_t len, px_addr *src, px_addr *dst) {
-  size_t k = len < 12 ? len : 12;
-  if (memcmp(buf, v2sig, k) == 0) return len < 12 ? 0 : parse_v2(buf, len, src, dst);
+  size_t k = len < sizeof v2sig ? len : sizeof v2sig;
+  if (memcmp(buf, v2sig, k) == 0)
+    return len < sizeof v2sig ? 0 : parse_v2(buf, len, src, dst);
   k = len < 6 ? len : 6;
   if (memcmp(buf, "PROXY ", k) != 0) return -1;
   if (len < 6) return 0;
@@ -181,40 +287,42 @@ int px_pp_build(int version, const px_addr *src_in, const px_addr *dst_in,
   }
 
   size_t alen = authority ? strlen(authority) : 0;
-  if (cap < 16 + 36 + 3 + alen) return -1;
-  memcpy(out, v2sig, 12);
-  out[12] = 0x21; /* version 2, PROXY */
-  uint8_t *p = out + 16;
+  if (alen > UINT16_MAX - V2_ADDRS_INET6 - TLV_HEAD ||
+      cap < PX_PP_V2_FIXED + V2_ADDRS_INET6 + TLV_HEAD + alen)
+    return -1;
+  memcpy(out, v2sig, sizeof v2sig);
+  out[12] = V2_VERSION << 4 | V2_CMD_PROXY;
+  uint8_t *p = out + PX_PP_V2_FIXED;
   if (!known) {
-    out[13] = 0x00;
+    out[13] = V2_FAM_UNSPEC << 4 | V2_PROTO_UNSPEC;
   } else if (src.ss.ss_family == AF_INET) {
     const struct sockaddr_in *a = (const struct sockaddr_in *)&src.ss;
     const struct sockaddr_in *b = (const struct sockaddr_in *)&dst.ss;
-    out[13] = 0x11;
+    out[13] = V2_FAM_INET << 4 | V2_PROTO_STREAM;
     memcpy(p, &a->sin_addr, 4);
     memcpy(p + 4, &b->sin_addr, 4);
     memcpy(p + 8, &a->sin_port, 2);
     memcpy(p + 10, &b->sin_port, 2);
-    p += 12;
+    p += V2_ADDRS_INET;
   } else {
     const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&src.ss;
     const struct sockaddr_in6 *b = (const struct sockaddr_in6 *)&dst.ss;
-    out[13] = 0x21;
+    out[13] = V2_FAM_INET6 << 4 | V2_PROTO_STREAM;
     memcpy(p, &a->sin6_addr, 16);
     memcpy(p + 16, &b->sin6_addr, 16);
     memcpy(p + 32, &a->sin6_port, 2);
     memcpy(p + 34, &b->sin6_port, 2);
-    p += 36;
+    p += V2_ADDRS_INET6;
   }
   if (alen) {
     /* The upstream learns the requested name without parsing the hello. */
-    *p++ = 0x02; /* PP2_TYPE_AUTHORITY */
+    *p++ = PP2_TYPE_AUTHORITY;
     *p++ = (uint8_t)(alen >> 8);
     *p++ = (uint8_t)alen;
     memcpy(p, authority, alen);
     p += alen;
   }
-  size_t body = (size_t)(p - out) - 16;
+  size_t body = (size_t)(p - out) - PX_PP_V2_FIXED;
   out[14] = (uint8_t)(body >> 8);
   out[15] = (uint8_t)body;
   return (int)(p - out);

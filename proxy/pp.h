@@ -8,9 +8,17 @@
 
 #include "addr.h"
 
+/* The longest v1 line, CRLF included (the specification's limit). */
+#define PX_PP_V1_MAX 107
+/* v2: 16 fixed bytes, then up to 65535 bytes of addresses and TLVs. */
+#define PX_PP_V2_FIXED 16
+#define PX_PP_V2_MAX (PX_PP_V2_FIXED + 65535)
+
 /* Parses a header at the start of buf.  Returns its length (> 0) and fills
- * src/dst (family AF_UNSPEC for LOCAL/UNKNOWN), 0 when more bytes are
- * needed, -1 when the bytes are not a valid header. */
+ * src/dst (family AF_UNSPEC for LOCAL/UNKNOWN and for families a TCP proxy
+ * cannot use), 0 when more bytes are needed, -1 when the bytes are not a
+ * valid header.  Any length up to PX_PP_V2_MAX is accepted; a caller that
+ * can look at fewer bytes treats 0 with a full buffer as "too large". */
 int px_pp_parse(const uint8_t *buf, size_t len, px_addr *src, px_addr *dst);
 /* Writes a v1 or v2 header for src -> dst into out (cap >= 256 + sni).
  * authority (may be NULL/"") goes in a PP2_TYPE_AUTHORITY TLV (v2 only).

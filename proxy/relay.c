@@ -20,38 +20,97 @@ void px_chan_init(px_chan *ch) {
   ch->p[0] = ch->p[1] = -1;
 }
 
-static int pipe_get(px_pipe_pool *pool, int p[2]) {
+void px_chan_preload(px_chan *ch, uint8_t *buf, uint32_t len, uint32_t cap) {
+  free(ch->buf);
+  ch->buf = buf;
+  ch->off = 0;
+  ch->len = len;
+  ch->cap = cap;
+}
+
+/* What the pipe holds: the kernel may have refused the size asked for
+ * (EPERM past fs.pipe-user-pages-soft) or even given less than the
+ * default (2 pages). */
+static uint32_t pipe_capacity(int wfd, long set) {
+  long c = set > 0 ? set : (long)fcntl(wfd, F_GETPIPE_SZ);
+  return c > 0 ? (uint32_t)c : 4096; /* unknown: one page always fits */
+}
+
+static int pipe_get(px_pipe_pool *pool, px_chan *ch) {
   if (pool->n > 0) {
     pool->n--;
-    p[0] = pool->fds[pool->n][0];
-    p[1] = pool->fds[pool->n][1];
+    ch->p[0] = pool->fds[pool->n][0];
+    ch->p[1] = pool->fds[pool->n][1];
+    ch->pipecap = pool->caps[pool->n];
     return 0;
   }
-  if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0) return -1;
+  /* Out of descriptors or of the user's pipe budget (ENFILE, EMFILE):
+   * the caller falls back to a buffer. */
+  if (pipe2(ch->p, O_NONBLOCK | O_CLOEXEC) != 0) {
+    ch->p[0] = ch->p[1] = -1;
+    return -1;
+  }
   /* A larger pipe moves bulk data in fewer splice() calls; pages are only
    * taken for bytes actually in flight. */
-  fcntl(p[1], F_SETPIPE_SZ, PIPE_BYTES);
+  long set = (long)fcntl(ch->p[1], F_SETPIPE_SZ, PIPE_BYTES);
+  ch->pipecap = pipe_capacity(ch->p[1], set);
   return 0;
 }
 
 static void pipe_put(px_pipe_pool *pool, px_chan *ch) {
   if (ch->p[0] < 0) return;
   /* An empty pipe is as good as new; one still holding bytes is not. */
-  if (ch->inpipe == 0 && pool->n < PX_PIPE_POOL) {
+  if (ch->inpipe == 0 && pool->n < pool->max && pool->n < PX_PIPE_POOL) {
     pool->fds[pool->n][0] = ch->p[0];
     pool->fds[pool->n][1] = ch->p[1];
+    pool->caps[pool->n] = ch->pipecap;
     pool->n++;
   } else {
     close(ch->p[0]);
     close(ch->p[1]);
   }
   ch->p[0] = ch->p[1] = -1;
+  ch->inpipe = 0;
 }
 
-/* Moves bytes src -> dst until the source has nothing (EAGAIN) or the
- * destination is full (EAGAIN with bytes in flight).  Returns bytes moved,
- * or -1 (source failed) / -2 (destination failed): tear the connection
- * down. */
+/* Passes the source's EOF on (half-close). */
+static void finish(px_chan *ch, const px_chan *other, int dst) {
+  if (ch->shut) return;
+  /* When the other way is finished too, close() sends the FIN. */
+  if (!other->shut) shutdown(dst, SHUT_WR);
+  ch->shut = 1;
+}
+
+/* Sends ch->buf[off, len) to dst.  1: all sent (a buffer that is not the
+ * direction's fixed one is freed), 0: dst is full, or PX_PUMP_DST. */
+static int flush_buf(px_chan *ch, int dst, long *moved) {
+  while (ch->len > ch->off) {
+    long n = (long)send(dst, ch->buf + ch->off, ch->len - ch->off,
+                        MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      ch->off += (uint32_t)n;
+      ch->bytes += (uint64_t)n;
+      *moved += n;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+    return PX_PUMP_DST;
+  }
+  ch->off = ch->len = 0;
+  if (!ch->rw) {
+    free(ch->buf);
+    ch->buf = NULL;
+    ch->cap = 0;
+  }
+  return 1;
+}
+
+/* Moves bytes src -> pipe -> dst until the source has nothing (EAGAIN) or
+ * the destination is full (EAGAIN with bytes in flight).  Bytes in
+ * ch->buf come after the pipe's: they go out once the pipe is empty,
+ * before anything more is read.  splice() into the pipe moves what fits,
+ * a short count is back-pressure like any other. */
 static long pump_splice(px_chan *ch, const px_chan *other, int src, int dst) {
   long moved = 0;
   for (;;) {
@@ -66,16 +125,19 @@ static long pump_splice(px_chan *ch, const px_chan *other, int src, int dst) {
       }
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && errno == EAGAIN) return moved;
-      return -2;
+      return PX_PUMP_DST;
+    }
+    if (ch->len > ch->off) {
+      int r = flush_buf(ch, dst, &moved);
+      if (r < 0) return r;
+      if (r == 0) return moved;
+      continue;
     }
     if (ch->eof) {
-      if (!ch->shut) {
-        /* When the other way is finished too, close() sends the FIN. */
-        if (!other->shut) shutdown(dst, SHUT_WR);
-        ch->shut = 1;
-      }
+      finish(ch, other, dst);
       return moved;
     }
+    /* The pipe is empty here, so EAGAIN means the source has nothing. */
     long n = (long)splice(src, NULL, ch->p[1], NULL, SPLICE_CHUNK,
                           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (n > 0) {
@@ -88,7 +150,7 @@ static long pump_splice(px_chan *ch, const px_chan *other, int src, int dst) {
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN) return moved;
-    return -1;
+    return PX_PUMP_SRC;
   }
 }
 
@@ -96,25 +158,13 @@ static long pump_rw(px_chan *ch, const px_chan *other, int src, int dst) {
   long moved = 0;
   for (;;) {
     if (ch->len > ch->off) {
-      long n = (long)send(dst, ch->buf + ch->off, ch->len - ch->off,
-                          MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n > 0) {
-        ch->off += (uint32_t)n;
-        ch->bytes += (uint64_t)n;
-        moved += n;
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return moved;
-      return -2;
+      int r = flush_buf(ch, dst, &moved);
+      if (r < 0) return r;
+      if (r == 0) return moved;
     }
     ch->off = ch->len = 0;
     if (ch->eof) {
-      if (!ch->shut) {
-        /* When the other way is finished too, close() sends the FIN. */
-        if (!other->shut) shutdown(dst, SHUT_WR);
-        ch->shut = 1;
-      }
+      finish(ch, other, dst);
       return moved;
     }
     long n = (long)recv(src, ch->buf, PX_RW_BUF, MSG_DONTWAIT);
@@ -128,31 +178,76 @@ static long pump_rw(px_chan *ch, const px_chan *other, int src, int dst) {
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return moved;
-    return -1;
+    return PX_PUMP_SRC;
   }
 }
 
 int px_chan_open(px_chan *ch, int splice_mode) {
   if (splice_mode) return 0; /* starts direct, see pump_direct() */
+  ch->rw = 1;
+  if (ch->buf && ch->cap >= PX_RW_BUF) return 0; /* preloaded: keep it */
+  uint8_t *b = malloc(PX_RW_BUF);
+  if (!b) return -1;
+  if (ch->len > ch->off) memcpy(b, ch->buf + ch->off, ch->len - ch->off);
+  ch->len -= ch->off;
+  ch->off = 0;
+  free(ch->buf);
+  ch->buf = b;
+  ch->cap = PX_RW_BUF;
+  return 0;
+}
+
+/* The unsent rest of a read when the destination stopped taking bytes:
+ * into the pipe as far as it holds, anything beyond in a buffer behind
+ * it.  Without a pipe (none could be made) the direction keeps a fixed
+ * buffer for good.  0 or PX_PUMP_NOMEM. */
+static int park_rest(px_pipe_pool *pool, px_chan *ch, const uint8_t *p,
+                     size_t rest) {
+  if (pipe_get(pool, ch) == 0) {
+    size_t k = 0;
+    if (rest) {
+      size_t room = rest < ch->pipecap ? rest : ch->pipecap;
+      long wr = (long)write(ch->p[1], p, room);
+      /* A short write (or none) is not an error: the rest waits in the
+       * buffer. */
+      if (wr > 0) k = (size_t)wr;
+    }
+    ch->inpipe = k;
+    if (k == rest) return 0;
+    ch->buf = malloc(rest - k);
+    if (!ch->buf) return PX_PUMP_NOMEM;
+    memcpy(ch->buf, p + k, rest - k);
+    ch->off = 0;
+    ch->len = ch->cap = (uint32_t)(rest - k);
+    return 0;
+  }
   ch->buf = malloc(PX_RW_BUF);
-  return ch->buf ? 0 : -1;
+  if (!ch->buf) return PX_PUMP_NOMEM;
+  memcpy(ch->buf, p, rest);
+  ch->off = 0;
+  ch->len = (uint32_t)rest;
+  ch->cap = PX_RW_BUF;
+  ch->rw = 1;
+  return 0;
 }
 
 /* Small exchanges (the hello, a handshake, a request) go through the
  * worker's buffer with recv/send and need no per-connection state at all.
  * The first time the destination cannot take everything, or a read fills
  * the buffer (bulk transfer), the direction moves to a pipe for good: the
- * unsent rest is written into the pipe, and splice() takes over. */
+ * unsent rest is parked (park_rest()), and splice() takes over. */
 static long pump_direct(px_pipe_pool *pool, uint8_t *scratch, px_chan *ch,
                         const px_chan *other, int src, int dst,
                         int src_hup) {
   long moved = 0;
+  if (ch->len > ch->off) { /* a preloaded hello goes first */
+    int r = flush_buf(ch, dst, &moved);
+    if (r < 0) return r;
+    if (r == 0) return moved;
+  }
   for (;;) {
     if (ch->eof) {
-      if (!ch->shut) {
-        if (!other->shut) shutdown(dst, SHUT_WR);
-        ch->shut = 1;
-      }
+      finish(ch, other, dst);
       return moved;
     }
     long n = (long)recv(src, scratch, PX_RW_BUF, MSG_DONTWAIT);
@@ -163,7 +258,7 @@ static long pump_direct(px_pipe_pool *pool, uint8_t *scratch, px_chan *ch,
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return moved;
-      return -1;
+      return PX_PUMP_SRC;
     }
     long sent = 0;
     while (sent < n) {
@@ -175,7 +270,7 @@ static long pump_direct(px_pipe_pool *pool, uint8_t *scratch, px_chan *ch,
       }
       if (k < 0 && errno == EINTR) continue;
       if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-      return -2;
+      return PX_PUMP_DST;
     }
     ch->bytes += (uint64_t)sent;
     moved += sent;
@@ -189,18 +284,8 @@ static long pump_direct(px_pipe_pool *pool, uint8_t *scratch, px_chan *ch,
       continue;
     }
     size_t rest = (size_t)(n - sent);
-    if (pipe_get(pool, ch->p) == 0) {
-      /* An empty pipe holds at least 64 KiB = PX_RW_BUF: this cannot block. */
-      if (rest && (long)write(ch->p[1], scratch + sent, rest) != (long)rest)
-        return -2;
-      ch->inpipe = rest;
-    } else {
-      ch->buf = malloc(PX_RW_BUF);
-      if (!ch->buf) return -2;
-      memcpy(ch->buf, scratch + sent, rest);
-      ch->off = 0;
-      ch->len = (uint32_t)rest;
-    }
+    int r = park_rest(pool, ch, scratch + sent, rest);
+    if (r < 0) return r;
     if (rest) return moved; /* wait until dst is writable */
     long more = ch->p[0] >= 0 ? pump_splice(ch, other, src, dst)
                               : pump_rw(ch, other, src, dst);
@@ -211,18 +296,19 @@ static long pump_direct(px_pipe_pool *pool, uint8_t *scratch, px_chan *ch,
 long px_pump(px_pipe_pool *pool, uint8_t *scratch, px_chan *ch,
              const px_chan *other, int src, int dst, int src_hup) {
   if (ch->p[0] >= 0) return pump_splice(ch, other, src, dst);
-  if (ch->buf) return pump_rw(ch, other, src, dst);
+  if (ch->rw) return pump_rw(ch, other, src, dst);
   return pump_direct(pool, scratch, ch, other, src, dst, src_hup);
 }
 
 int px_chan_pending(const px_chan *ch) {
-  return ch->p[0] >= 0 ? ch->inpipe > 0 : ch->len > ch->off;
+  return ch->len > ch->off || (ch->p[0] >= 0 && ch->inpipe > 0);
 }
 
 void px_chan_release(px_pipe_pool *pool, px_chan *ch) {
   pipe_put(pool, ch);
   free(ch->buf);
   ch->buf = NULL;
+  ch->off = ch->len = ch->cap = 0;
 }
 
 void px_pipe_pool_close(px_pipe_pool *pool) {

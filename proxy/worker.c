@@ -17,6 +17,7 @@
 
 #include "cfgstore.h"
 #include "conn.h"
+#include "limits.h"
 #include "listen.h"
 
 atomic_long px_total_conns;
@@ -54,9 +55,10 @@ static int next_wait(px_worker *w) {
   return t <= w->now ? 0 : (int)(t - w->now + 1 > 60000 ? 60000 : t - w->now + 1);
 }
 
+/* Cuts every open connection, with or without a deadline (timeouts may
+ * be off): each is reset on both sides and logged. */
 static void close_all(px_worker *w, const char *verdict) {
-  for (int l = 1; l < PX_TL_COUNT; l++)
-    while (w->head[l]) px_conn_close(w, w->head[l], verdict);
+  while (w->all) px_conn_abort(w, w->all, verdict);
 }
 
 static void bury(px_worker *w) {
@@ -157,6 +159,9 @@ px_worker *px_worker_start(int id, px_cfg *cfg, int *err) {
   w->gen = px_cfgstore_gen();
   w->now = mono_ms();
   w->nl = cfg->nlisteners;
+  px_fd_budget fb;
+  px_fd_budget_get(cfg->workers, cfg->nlisteners, &fb);
+  w->pool.max = fb.pool;
   if (open_all(w, cfg) != 0) goto bad;
   px_listen_arm(w, 1);
   if (pthread_create(&w->th, NULL, worker_main, w) != 0) goto bad;

@@ -41,6 +41,7 @@ typedef struct px_worker {
   unsigned gen;
   struct px_conn *head[PX_TL_COUNT], *tail[PX_TL_COUNT];
   struct px_conn *grave; /* closed in this epoll batch, freed after it */
+  struct px_conn *all;   /* every open connection, timer or not */
   uint64_t now;          /* ms, monotonic, updated once per batch */
   atomic_int stopping;
   int draining, accepting;
