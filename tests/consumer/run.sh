@@ -26,7 +26,15 @@ ver=$("$work/prefix/bin/sniroute-proxy" --version)
   { echo "sniroute-proxy --version: $ver"; exit 1; }
 [ -f "$work/prefix/share/doc/sniroute/examples/sniroute-proxy.conf" ] ||
   { echo "sample sniroute-proxy.conf not installed"; exit 1; }
-echo "sniroute-proxy: ok ($ver)"
+# Operations files: man pages and the systemd unit, naming this prefix.
+for f in share/man/man8/sniroute-proxy.8 share/man/man5/sniroute-proxy.conf.5 \
+         lib/systemd/system/sniroute-proxy.service; do
+  [ -s "$work/prefix/$f" ] || { echo "$f not installed"; exit 1; }
+done
+grep -qx "ExecStart=$work/prefix/bin/sniroute-proxy --config $work/prefix/etc/sniroute/sniroute-proxy.conf" \
+  "$work/prefix/lib/systemd/system/sniroute-proxy.service" ||
+  { echo "sniroute-proxy.service does not name the installed binary"; exit 1; }
+echo "sniroute-proxy: ok ($ver; man pages, systemd unit)"
 
 # 1. find_package
 cmake -S "$here" -B "$work/pkg" -DMODE=package -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null

@@ -249,10 +249,10 @@ wait "$IDLE_PID"
 el=$(($(date +%s) - T_IDLE))
 check "a client that sends nothing is closed at hello_timeout (9 s)" '^CLOSED after (8\.[5-9]|9\.[0-9]|10\.[0-9]) s' "$(cat "$T/idle.out") (wall ${el}s)"
 
-kill -USR1 "$PROXY_PID"
+kill -USR2 "$PROXY_PID"
 sleep 0.3
 ctr=$(grep 'counters:' "$T/proxy.err" | tail -n1)
-check "SIGUSR1 counters: hellos, no SNI, not TLS, hello timeout, no route" \
+check "SIGUSR2 counters: hellos, no SNI, not TLS, hello timeout, no route" \
   'hellos_parsed=[1-9][0-9]* no_sni=1 not_tls=1 .*hello_timeouts=1 .*no_route=2 ' "$ctr"
 check "one log line per connection with verdicts" 'verdict=no_route' "$(grep 'sni=unknown.test' "$T/proxy.log")"
 check "log line has client, sni, alpn, route, upstream, bytes" \
