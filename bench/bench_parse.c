@@ -4,6 +4,8 @@
  * in-run baseline that only walks the record and extension headers.  The
  * baseline is what any SNI scan must at least do, so oneshot/baseline is
  * the cost of full extraction over a bare walk on this machine today.
+ * Beside them, in the same run: sni_ja4() (hashed JA4) and sni_ja3_md5()
+ * (JA3 string and its MD5) on the parsed hello.
  *
  *   sniroute-bench-parse [--quick] [VECTORS_DIR]
  *
@@ -33,7 +35,8 @@ typedef struct vec {
   uint8_t *data;
   size_t len;
   unsigned records;
-  double oneshot, stream, baseline;
+  double oneshot, stream, baseline, ja4, ja3;
+  sni_hello parsed; /* what the fingerprint timings read */
 } vec;
 
 /* Keeps the optimiser from deleting or hoisting the timed work: the asm
@@ -129,14 +132,17 @@ static double median(double *v, size_t n) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-enum { M_ONESHOT, M_STREAM, M_BASELINE };
+enum { M_ONESHOT, M_STREAM, M_BASELINE, M_JA4, M_JA3 };
 
-static uint64_t run_once(int mode, sni_hello *h, const uint8_t *buf,
-                         size_t len) {
+static uint64_t run_once(int mode, sni_hello *h, const vec *v) {
+  char fp[SNI_JA3_MD5_MAX > SNI_JA4_MAX ? SNI_JA3_MD5_MAX : SNI_JA4_MAX];
   switch (mode) {
-  case M_ONESHOT: return (uint64_t)sni_parse(h, buf, len) + h->sni_len;
-  case M_STREAM: return (uint64_t)stream_parse(h, buf, len) + h->sni_len;
-  default: return (uint64_t)baseline_walk(buf, len);
+  case M_ONESHOT: return (uint64_t)sni_parse(h, v->data, v->len) + h->sni_len;
+  case M_STREAM: return (uint64_t)stream_parse(h, v->data, v->len) + h->sni_len;
+  case M_BASELINE: return (uint64_t)baseline_walk(v->data, v->len);
+  case M_JA4:
+    return (uint64_t)sni_ja4(&v->parsed, SNI_JA4, fp, sizeof fp) + (uint8_t)fp[30];
+  default: return (uint64_t)sni_ja3_md5(&v->parsed, fp, sizeof fp) + (uint8_t)fp[31];
   }
 }
 
@@ -149,7 +155,8 @@ static double measure(int mode, const vec *v) {
     uint64_t t0 = now_ns();
     for (unsigned i = 0; i < reps; i++) {
       BARRIER(v->data);
-      sink += run_once(mode, &h, v->data, v->len);
+      BARRIER(&v->parsed);
+      sink += run_once(mode, &h, v);
     }
     if (now_ns() - t0 > 50000u || reps >= (1u << 20)) break;
     reps *= 2;
@@ -159,7 +166,8 @@ static double measure(int mode, const vec *v) {
     uint64_t t0 = now_ns();
     for (unsigned i = 0; i < reps; i++) {
       BARRIER(v->data);
-      sink += run_once(mode, &h, v->data, v->len);
+      BARRIER(&v->parsed);
+      sink += run_once(mode, &h, v);
     }
     t[b] = (double)(now_ns() - t0) / reps;
   }
@@ -215,6 +223,13 @@ static int check(vec *v) {
     return -1;
   }
   v->records = a.records;
+  v->parsed = a;
+  char fp[SNI_JA3_MD5_MAX > SNI_JA4_MAX ? SNI_JA3_MD5_MAX : SNI_JA4_MAX];
+  if (sni_ja4(&a, SNI_JA4, fp, sizeof fp) != SNI_JA4_MAX - 1 ||
+      sni_ja3_md5(&a, fp, sizeof fp) != SNI_JA3_MD5_MAX - 1) {
+    fprintf(stderr, "%s: no JA4 or JA3\n", v->name);
+    return -1;
+  }
   return 0;
 }
 
@@ -241,24 +256,28 @@ int main(int argc, char **argv) {
     return 0;
   }
 
-  printf("%-40s %6s %4s %10s %10s %11s %8s %8s\n", "case", "bytes", "recs",
-         "oneshot_ns", "stream_ns", "baseline_ns", "str/one", "one/base");
-  double o[MAX_VEC], s[MAX_VEC], b[MAX_VEC];
+  printf("%-40s %6s %4s %10s %10s %11s %8s %8s %7s %7s\n", "case", "bytes", "recs",
+         "oneshot_ns", "stream_ns", "baseline_ns", "str/one", "one/base", "ja4_ns",
+         "ja3_ns");
+  double o[MAX_VEC], s[MAX_VEC], b[MAX_VEC], j4[MAX_VEC], j3[MAX_VEC];
   const vec *chromium = NULL;
   for (size_t i = 0; i < n; i++) {
     vec *v = &vs[i];
     v->oneshot = measure(M_ONESHOT, v);
     v->stream = measure(M_STREAM, v);
     v->baseline = measure(M_BASELINE, v);
+    v->ja4 = j4[i] = measure(M_JA4, v);
+    v->ja3 = j3[i] = measure(M_JA3, v);
     o[i] = v->oneshot;
     s[i] = v->stream;
     b[i] = v->baseline;
     if (strncmp(v->name, "060-", 4) == 0) chromium = v;
-    printf("%-40s %6zu %4u %10.1f %10.1f %11.1f %8.2f %8.2f\n", v->name,
+    printf("%-40s %6zu %4u %10.1f %10.1f %11.1f %8.2f %8.2f %7.1f %7.1f\n", v->name,
            v->len, v->records, v->oneshot, v->stream, v->baseline,
-           v->stream / v->oneshot, v->oneshot / v->baseline);
+           v->stream / v->oneshot, v->oneshot / v->baseline, v->ja4, v->ja3);
   }
   double mo = median(o, n), ms = median(s, n), mb = median(b, n);
+  double mj4 = median(j4, n), mj3 = median(j3, n);
   printf("\nmedian over %zu vectors: oneshot %.1f ns, stream %.1f ns, "
          "baseline %.1f ns\n", n, mo, ms, mb);
   double co = chromium ? chromium->oneshot : 0, cs = chromium ? chromium->stream : 0;
@@ -268,9 +287,12 @@ int main(int argc, char **argv) {
   printf("goals: oneshot median <= 40 ns: %s; chromium <= 60 ns: %s; "
          "stream <= 1.3x oneshot: %s\n", mo <= 40 ? "met" : "MISSED",
          co <= 60 ? "met" : "MISSED", ms <= 1.3 * mo ? "met" : "MISSED");
+  printf("fingerprints: ja4 median %.1f ns (goal <= 1000 ns: %s), ja3+md5 median "
+         "%.1f ns\n", mj4, mj4 <= 1000 ? "met" : "MISSED", mj3);
   printf("summary oneshot_median_ns=%.1f stream_median_ns=%.1f "
          "baseline_median_ns=%.1f chromium_oneshot_ns=%.1f "
-         "chromium_stream_ns=%.1f stream_ratio=%.2f\n",
-         mo, ms, mb, co, cs, ms / mo);
+         "chromium_stream_ns=%.1f stream_ratio=%.2f ja4_median_ns=%.1f "
+         "ja3_median_ns=%.1f\n",
+         mo, ms, mb, co, cs, ms / mo, mj4, mj3);
   return 0;
 }

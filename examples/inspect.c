@@ -5,11 +5,22 @@
  * dissector.
  *
  *   sniroute-inspect [--chunk N] [FILE...]     (no FILE: read stdin)
+ *   sniroute-inspect --quic DATAGRAM...
+ *   sniroute-inspect CAPTURE.pcap|CAPTURE.pcapng
  *   sniroute-inspect --routes MAPFILE [FILE...]
  *   sniroute-inspect --routes MAPFILE --match NAME... [--alpn a,b,...]
  *
  * --chunk N feeds the streaming parser N bytes at a time; the output must
  * not change (that is the point of the option).
+ *
+ * --quic: the files are the client's UDP payloads of one QUIC connection,
+ * in order, one datagram per file; one object with "transport": "quic",
+ * "quic_version", "dcid", "scid", "datagrams" (used) and "initial_packets".
+ *
+ * A pcap or pcapng file (recognised by its magic) gives one object per
+ * ClientHello found in it, with "flow" and "transport": TCP streams are
+ * reassembled from their first segment, each direction of a UDP flow is
+ * read as a QUIC connection.  The capture reader (pcap.c) is the tool's.
  *
  * --routes MAPFILE adds "route" (the map file's target string, or null) to
  * each object.  With --match, no input is read: each NAME's target (or
@@ -23,7 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "md5.h"
+#include "pcap.h"
 
 /* A ClientHello is at most 2^24 + 3 bytes plus record headers; the default
  * limit is 16 KiB, so 1 MiB of input is plenty. */
@@ -108,26 +119,27 @@ static void kv_list8(out_buf *o, const char *k, const uint8_t *v, unsigned n) {
   ob_str(o, "]");
 }
 
-/* JA3 as tshark prints it: GREASE values are left out of every list. */
-static void ja3_list16(out_buf *o, const uint16_t *v, unsigned n) {
-  int first = 1;
-  for (unsigned i = 0; i < n; i++) {
-    if (sni_is_grease(v[i])) continue;
-    ob_fmt(o, first ? "%lu" : "-%lu", v[i]);
-    first = 0;
-  }
+/* A fingerprint from the library (sni_ja3(), sni_ja4() ...) as a JSON
+ * string, or null when the hello cannot give one (a truncated list). */
+static void kv_fingerprint(out_buf *o, const char *k, const char *v, int rc) {
+  key(o, k);
+  if (rc > 0)
+    ob_json_bytes(o, v, (size_t)rc);
+  else
+    ob_str(o, "null");
 }
 
-static void ja3(const sni_hello *h, out_buf *o) {
-  ob_fmt(o, "%lu,", h->legacy_version);
-  ja3_list16(o, h->cipher_suites, h->n_ciphers);
-  ob_str(o, ",");
-  ja3_list16(o, h->extensions, h->n_extensions);
-  ob_str(o, ",");
-  ja3_list16(o, h->groups, h->n_groups);
-  ob_str(o, ",");
-  for (unsigned i = 0; i < h->n_point_formats; i++)
-    ob_fmt(o, i ? "-%lu" : "%lu", h->point_formats[i]);
+static void fingerprints_json(out_buf *o, const sni_hello *h) {
+  char ja3[SNI_JA3_MAX], md5[SNI_JA3_MD5_MAX], ja4[SNI_JA4_R_MAX];
+  kv_fingerprint(o, "ja3_full", ja3, sni_ja3(h, ja3, sizeof ja3));
+  kv_fingerprint(o, "ja3_md5", md5, sni_ja3_md5(h, md5, sizeof md5));
+  static const struct {
+    const char *key;
+    sni_ja4_variant v;
+  } ja4s[] = {{"ja4", SNI_JA4}, {"ja4_r", SNI_JA4_R}, {"ja4_o", SNI_JA4_O},
+              {"ja4_ro", SNI_JA4_RO}};
+  for (size_t i = 0; i < sizeof ja4s / sizeof ja4s[0]; i++)
+    kv_fingerprint(o, ja4s[i].key, ja4, sni_ja4(h, ja4s[i].v, ja4, sizeof ja4));
 }
 
 static void hello_json(out_buf *o, const char *file, int rc, const sni_hello *h) {
@@ -166,7 +178,12 @@ static void hello_json(out_buf *o, const char *file, int rc, const sni_hello *h)
   ob_str(o, "]");
   kv_num(o, "legacy_version", h->legacy_version);
   kv_num(o, "max_version", h->max_version);
-  kv_num(o, "record_version", h->record_version);
+  if (h->quic) {
+    key(o, "record_version"); /* QUIC has no records */
+    ob_str(o, "null");
+  } else {
+    kv_num(o, "record_version", h->record_version);
+  }
   kv_bool(o, "sslv2", h->sslv2);
   kv_list16(o, "supported_versions", h->versions, h->n_versions);
   kv_list16(o, "cipher_suites", h->cipher_suites, h->n_ciphers);
@@ -198,19 +215,7 @@ static void hello_json(out_buf *o, const char *file, int rc, const sni_hello *h)
     }
   }
   kv_bool(o, "grease", h->grease);
-  if (rc > 0) {
-    out_buf j = {0};
-    ja3(h, &j);
-    key(o, "ja3_full");
-    ob_json_bytes(o, j.s ? j.s : "", j.len);
-    uint8_t d[16];
-    sni_example_md5(j.s ? j.s : "", j.len, d);
-    char hex[33];
-    for (unsigned i = 0; i < 16; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
-    key(o, "ja3_md5");
-    ob_json_bytes(o, hex, 32);
-    free(j.s);
-  }
+  if (rc > 0) fingerprints_json(o, h);
   kv_num(o, "hello_len", h->hello_len);
   kv_num(o, "wire_len", h->wire_len);
   kv_num(o, "records", h->records);
@@ -267,6 +272,8 @@ static int parse(sni_hello *h, const unsigned char *buf, size_t len, size_t chun
 
 static void usage(void) {
   fputs("usage: sniroute-inspect [--chunk N] [--routes MAPFILE] [FILE...]\n"
+        "       sniroute-inspect [--routes MAPFILE] --quic DATAGRAM...\n"
+        "       sniroute-inspect [--routes MAPFILE] CAPTURE.pcap[ng]...\n"
         "       sniroute-inspect --routes MAPFILE --match NAME... "
         "[--alpn a,b,...]\n"
         "  Prints one JSON object per FILE (or stdin) with the ClientHello\n"
@@ -275,7 +282,10 @@ static void usage(void) {
         "  --routes MAPFILE  add \"route\": the map file's target or null\n"
         "  --match NAME      print NAME's target (or -), one line per "
         "--match\n"
-        "  --alpn a,b,...    the client's ALPN list for every --match\n",
+        "  --alpn a,b,...    the client's ALPN list for every --match\n"
+        "  --quic            the FILEs are one QUIC connection's client\n"
+        "                    datagrams, in order, one per file\n"
+        "  A pcap/pcapng FILE prints one object per ClientHello in it.\n",
         stderr);
 }
 
@@ -326,9 +336,228 @@ static void route_json(out_buf *o, const sni_router *r, int rc,
   ob_str(o, "}");
 }
 
+/* ---- QUIC (--quic) and captures (pcap, pcapng) ---- */
+
+static void ob_hex(out_buf *o, const uint8_t *b, size_t n) {
+  ob_str(o, "\"");
+  for (size_t i = 0; i < n; i++) ob_fmt(o, "%02lx", b[i]);
+  ob_str(o, "\"");
+}
+
+/* Reopens o's object and appends the transport and, for QUIC, what the
+ * reader saw; flow may be NULL. */
+static void transport_json(out_buf *o, const char *flow, const sni_quic *q) {
+  o->len--; /* drop the closing '}' */
+  if (flow) {
+    key(o, "flow");
+    ob_json_bytes(o, flow, strlen(flow));
+  }
+  key(o, "transport");
+  ob_str(o, q ? "\"quic\"" : "\"tcp\"");
+  if (q) {
+    sni_quic_info in;
+    if (sni_quic_get_info(q, &in) == 0) {
+      kv_num(o, "quic_version", in.version);
+      key(o, "dcid");
+      ob_hex(o, in.dcid, in.dcid_len);
+      key(o, "scid");
+      ob_hex(o, in.scid, in.scid_len);
+      kv_num(o, "datagrams", in.datagrams_used);
+      kv_num(o, "initial_packets", in.initial_packets);
+    }
+  }
+  ob_str(o, "}");
+}
+
+static void print_hello(const char *file, const char *flow, int rc, const sni_hello *h,
+                        const sni_quic *q, const sni_router *router) {
+  out_buf o = {0};
+  hello_json(&o, file, rc, h);
+  transport_json(&o, flow, q);
+  if (router) route_json(&o, router, rc, h);
+  puts(o.s);
+  free(o.s);
+}
+
+/* The reassembly space for one QUIC connection: what the header says fits
+ * every known client. */
+typedef struct quic_conn {
+  sni_quic q;
+  sni_hello h;
+  unsigned char buf[SNI_QUIC_DEFAULT_BUF];
+} quic_conn;
+
+static int run_quic(const char *const *files, int nfiles, const sni_router *router) {
+  quic_conn *c = malloc(sizeof *c);
+  if (!c || sni_quic_init(&c->q, &c->h, c->buf, sizeof c->buf, NULL) != 0) {
+    free(c);
+    return 2;
+  }
+  int rc = SNI_EAGAIN;
+  for (int i = 0; i < nfiles; i++) {
+    FILE *f = fopen(files[i], "rb");
+    unsigned char *d = NULL;
+    size_t len = 0;
+    if (!f || read_all(f, &d, &len) != 0) {
+      fprintf(stderr, "sniroute-inspect: %s: %s\n", files[i], strerror(errno));
+      if (f) fclose(f);
+      free(c);
+      return 2;
+    }
+    fclose(f);
+    int r = sni_quic_feed(&c->q, d, len);
+    free(d);
+    if (r != 0) rc = r; /* 0: complete already, keep the total */
+  }
+  print_hello(nfiles ? files[0] : "-", NULL, rc, &c->h, &c->q, router);
+  free(c);
+  return rc > 0 ? 0 : 1;
+}
+
+/* One direction of a TCP or UDP flow in a capture. */
+typedef struct flow {
+  int ipver, proto, done;
+  uint8_t src[16], dst[16];
+  uint16_t sport, dport;
+  /* TCP: the stream from its first byte, and which bytes arrived */
+  unsigned char *data, *have;
+  size_t contig;
+  uint32_t isn;
+  int have_isn;
+  quic_conn *quic; /* UDP */
+  sni_hello h;
+} flow;
+
+#define CAPTURE_MAX_STREAM 65536u
+
+typedef struct capture {
+  const char *file;
+  const sni_router *router;
+  flow *flows;
+  size_t n, cap;
+  int found;
+} capture;
+
+static void flow_name(const flow *fl, char *out, size_t cap) {
+  char a[64], b[64];
+  sni_pcap_addr(fl->ipver, fl->src, fl->sport, a, sizeof a);
+  sni_pcap_addr(fl->ipver, fl->dst, fl->dport, b, sizeof b);
+  snprintf(out, cap, "%s -> %s", a, b);
+}
+
+static flow *flow_find(capture *c, const sni_pcap_pkt *p) {
+  for (size_t i = 0; i < c->n; i++) {
+    flow *fl = &c->flows[i];
+    if (fl->proto == p->proto && fl->ipver == p->ipver && fl->sport == p->sport &&
+        fl->dport == p->dport && !memcmp(fl->src, p->src, 16) && !memcmp(fl->dst, p->dst, 16))
+      return fl;
+  }
+  if (c->n == c->cap) {
+    size_t ncap = c->cap ? 2 * c->cap : 64;
+    flow *nf = realloc(c->flows, ncap * sizeof *nf);
+    if (!nf) return NULL;
+    c->flows = nf;
+    c->cap = ncap;
+  }
+  flow *fl = &c->flows[c->n++];
+  memset(fl, 0, sizeof *fl);
+  fl->ipver = p->ipver;
+  fl->proto = p->proto;
+  memcpy(fl->src, p->src, 16);
+  memcpy(fl->dst, p->dst, 16);
+  fl->sport = p->sport;
+  fl->dport = p->dport;
+  return fl;
+}
+
+static void report(capture *c, flow *fl, int rc) {
+  char name[160];
+  flow_name(fl, name, sizeof name);
+  print_hello(c->file, name, rc, &fl->h, fl->quic ? &fl->quic->q : NULL, c->router);
+  c->found++;
+}
+
+static void tcp_segment(capture *c, flow *fl, const sni_pcap_pkt *p) {
+  if (p->tcp_flags & SNI_PCAP_TCP_SYN) {
+    fl->isn = p->seq + 1u;
+    fl->have_isn = 1;
+    return;
+  }
+  if (p->len == 0) return;
+  if (!fl->have_isn) {
+    fl->isn = p->seq; /* the capture began mid-handshake: first data byte */
+    fl->have_isn = 1;
+  }
+  if (!fl->data) {
+    fl->data = malloc(CAPTURE_MAX_STREAM);
+    fl->have = calloc(CAPTURE_MAX_STREAM, 1);
+    if (!fl->data || !fl->have) {
+      fl->done = 1;
+      return;
+    }
+  }
+  uint32_t rel = p->seq - fl->isn;
+  if (rel >= CAPTURE_MAX_STREAM) return;
+  size_t k = p->len < CAPTURE_MAX_STREAM - rel ? p->len : CAPTURE_MAX_STREAM - rel;
+  memcpy(fl->data + rel, p->payload, k);
+  memset(fl->have + rel, 1, k);
+  size_t before = fl->contig;
+  while (fl->contig < CAPTURE_MAX_STREAM && fl->have[fl->contig]) fl->contig++;
+  if (fl->contig == before) return;
+  int rc = sni_parse(&fl->h, fl->data, fl->contig);
+  if (rc == SNI_EAGAIN) return;
+  fl->done = 1;
+  if (rc > 0 || rc == SNI_ESSLV2) report(c, fl, rc); /* other errors: not a client */
+}
+
+static void udp_datagram(capture *c, flow *fl, const sni_pcap_pkt *p) {
+  if (!fl->quic) {
+    fl->quic = malloc(sizeof *fl->quic);
+    if (!fl->quic || sni_quic_init(&fl->quic->q, &fl->h, fl->quic->buf,
+                                   sizeof fl->quic->buf, NULL) != 0) {
+      fl->done = 1;
+      return;
+    }
+  }
+  int rc = sni_quic_feed(&fl->quic->q, p->payload, p->len);
+  if (rc == SNI_EAGAIN) return;
+  fl->done = 1;
+  report(c, fl, rc);
+}
+
+static int capture_packet(void *ctx, const sni_pcap_pkt *p) {
+  capture *c = ctx;
+  flow *fl = flow_find(c, p);
+  if (!fl || fl->done) return 0;
+  if (p->proto == SNI_PCAP_TCP)
+    tcp_segment(c, fl, p);
+  else
+    udp_datagram(c, fl, p);
+  return 0;
+}
+
+static int run_capture(const char *file, const unsigned char *b, size_t n,
+                       const sni_router *router) {
+  capture c = {file, router, NULL, 0, 0, 0};
+  sni_pcap_walk(b, n, capture_packet, &c);
+  for (size_t i = 0; i < c.n; i++) {
+    flow *fl = &c.flows[i];
+    sni_quic_info in;
+    /* A QUIC connection whose hello never completed, for diagnosis. */
+    if (!fl->done && fl->quic && sni_quic_get_info(&fl->quic->q, &in) == 0 &&
+        in.initial_packets > 0)
+      report(&c, fl, SNI_EAGAIN);
+    free(fl->data);
+    free(fl->have);
+    free(fl->quic);
+  }
+  free(c.flows);
+  return c.found ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
   size_t chunk = 0;
-  int nfiles = 0, status = 0, nmatch = 0;
+  int nfiles = 0, status = 0, nmatch = 0, quic = 0;
   const char *routes = NULL, *alpn = NULL;
   const char **files = calloc((size_t)argc + 1, sizeof *files);
   const char **match = calloc((size_t)argc + 1, sizeof *match);
@@ -340,6 +569,8 @@ int main(int argc, char **argv) {
       match[nmatch++] = argv[++i];
     } else if (strcmp(argv[i], "--alpn") == 0 && i + 1 < argc) {
       alpn = argv[++i];
+    } else if (strcmp(argv[i], "--quic") == 0) {
+      quic = 1;
     } else if (strcmp(argv[i], "--chunk") == 0 && i + 1 < argc) {
       char *end;
       errno = 0;
@@ -386,6 +617,14 @@ int main(int argc, char **argv) {
     free(files);
     return status;
   }
+  if (quic) {
+    status = nfiles ? run_quic(files, nfiles, router) : 2;
+    if (!nfiles) usage();
+    sni_router_free(router);
+    free(match);
+    free(files);
+    return status;
+  }
   if (nfiles == 0) files[nfiles++] = "-";
   for (int i = 0; i < nfiles; i++) {
     FILE *f = strcmp(files[i], "-") == 0 ? stdin : fopen(files[i], "rb");
@@ -401,6 +640,12 @@ int main(int argc, char **argv) {
     if (r) {
       fprintf(stderr, "sniroute-inspect: %s: read error\n", files[i]);
       status = 2;
+      continue;
+    }
+    if (sni_pcap_is_capture(buf, len)) {
+      int cs = run_capture(files[i], buf, len, router);
+      free(buf);
+      if (cs && status == 0) status = cs;
       continue;
     }
     sni_hello h;

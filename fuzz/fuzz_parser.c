@@ -73,6 +73,32 @@ static void check_hello(const sni_hello *h) {
   CHECK(sni_alpn_get(h, h->n_alpn, &name, &len) == SNI_ENOENT);
 }
 
+/* JA4 (4 variants), JA3, JA3 MD5 of any hello, complete or not: a value
+ * or SNI_E2BIG (a truncated list), never a crash; the same text into an
+ * exact-size heap buffer (ASan sees any overrun), SNI_ENOSPC one short. */
+static int fingerprint(const sni_hello *h, int which, char *out, size_t cap) {
+  if (which < 4) return sni_ja4(h, (sni_ja4_variant)which, out, cap);
+  return which == 4 ? sni_ja3(h, out, cap) : sni_ja3_md5(h, out, cap);
+}
+
+static void check_fingerprints(const sni_hello *h) {
+  static const size_t max[6] = {SNI_JA4_MAX, SNI_JA4_R_MAX, SNI_JA4_MAX,
+                                SNI_JA4_R_MAX, SNI_JA3_MAX, SNI_JA3_MD5_MAX};
+  char big[SNI_JA4_R_MAX > SNI_JA3_MAX ? SNI_JA4_R_MAX : SNI_JA3_MAX];
+  for (int k = 0; k < 6; k++) {
+    int len = fingerprint(h, k, big, sizeof big);
+    CHECK(len > 0 || len == SNI_E2BIG);
+    if (len < 0) continue;
+    CHECK((size_t)len < max[k] && big[len] == '\0');
+    char *exact = malloc((size_t)len + 1);
+    CHECK(exact != NULL);
+    CHECK(fingerprint(h, k, exact, (size_t)len + 1) == len);
+    CHECK(memcmp(exact, big, (size_t)len + 1) == 0);
+    CHECK(fingerprint(h, k, exact, (size_t)len) == SNI_ENOSPC);
+    free(exact);
+  }
+}
+
 /* Feeds a heap copy of exactly len bytes so that ASan flags any overread. */
 static int feed_exact(sni_parser *p, const uint8_t *data, size_t len) {
   uint8_t *copy = malloc(len ? len : 1);
@@ -131,6 +157,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         rc1 == SNI_ESSLV2 || rc1 == SNI_EPROTO || rc1 == SNI_E2BIG);
   CHECK(rc1 <= (int)n);
   check_hello(one);
+  check_fingerprints(one);
   if (rc1 > 0) {
     CHECK((uint32_t)rc1 == one->wire_len);
     CHECK(one->records >= 1);

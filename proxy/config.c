@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "limits.h"
+#include "tls.h"
 
 #define MAX_UPSTREAMS 4096
 #define MAX_TOKENS 64
@@ -352,6 +353,56 @@ static int valid_name(const char *s) {
   return n > 0 && !s[n] && n < PX_NAME_MAX;
 }
 
+static const char *file_path(builder *b, const char *cfg_path, const char *p);
+
+/* `terminate cert=FILE key=FILE [alpn=P,...]` on an upstream line. */
+typedef struct tls_opts {
+  int terminate;
+  const char *cert, *key, *alpn;
+} tls_opts;
+
+/* 1 when t is one of the terminate options (recorded), else 0. */
+static int tls_option(tls_opts *o, const char *t) {
+  if (strcmp(t, "terminate") == 0)
+    o->terminate = 1;
+  else if (strncmp(t, "cert=", 5) == 0)
+    o->cert = t + 5;
+  else if (strncmp(t, "key=", 4) == 0)
+    o->key = t + 4;
+  else if (strncmp(t, "alpn=", 5) == 0)
+    o->alpn = t + 5;
+  else
+    return 0;
+  return 1;
+}
+
+/* Loads the certificate now, so that -t and a reload check it. */
+static int load_tls(builder *b, px_upstream *u, const tls_opts *o) {
+  if (!o->terminate) {
+    if (o->cert || o->key || o->alpn)
+      return fail(b, "upstream %s: cert=, key= and alpn= need terminate",
+                  u->name);
+    return 0;
+  }
+  if (!o->cert || !*o->cert || !o->key || !*o->key)
+    return fail(b, "upstream %s: terminate needs cert=FILE and key=FILE",
+                u->name);
+  uint8_t alpn[PX_TLS_ALPN_MAX];
+  int al = o->alpn ? px_tls_alpn_parse(o->alpn, alpn, sizeof alpn) : 0;
+  if (al < 0)
+    return fail(b, "upstream %s: alpn= takes names of 1..255 bytes separated "
+                   "by ',' (at most %d bytes in all)", u->name,
+                PX_TLS_ALPN_MAX);
+  if (b->sandbox) return fail(b, "terminate: files are not read here");
+  const char *cert = file_path(b, b->file, o->cert);
+  const char *key = cert ? file_path(b, b->file, o->key) : NULL;
+  if (!key) return -1;
+  char err[512];
+  u->tls = px_tls_new(cert, key, alpn, (size_t)al, err, sizeof err);
+  if (!u->tls) return fail(b, "upstream %s: %s", u->name, err);
+  return 0;
+}
+
 static int add_upstream_line(builder *b, char **tok, int n) {
   if (n < 2) return fail(b, "upstream needs NAME ADDR:PORT...");
   if (!valid_name(tok[0]))
@@ -361,8 +412,10 @@ static int add_upstream_line(builder *b, char **tok, int n) {
     return fail(b, "upstream %s defined twice", tok[0]);
   px_upstream *u = new_upstream(b, tok[0]);
   if (!u) return -1;
+  tls_opts to = {0};
   for (int i = 1; i < n; i++) {
     const char *v = NULL;
+    if (tls_option(&to, tok[i])) continue;
     if (strcmp(tok[i], "proxy_protocol") == 0) {
       if (i + 1 == n) return fail(b, "proxy_protocol needs v1, v2 or off");
       v = tok[++i];
@@ -383,7 +436,7 @@ static int add_upstream_line(builder *b, char **tok, int n) {
     if (add_addr(b, u, tok[i]) != 0) return -1;
   }
   if (u->naddrs == 0) return fail(b, "upstream %s has no address", u->name);
-  return 0;
+  return load_tls(b, u, &to);
 }
 
 static const struct {
@@ -478,7 +531,10 @@ static px_cfg *cfg_new(void) {
 static void cfg_free(px_cfg *c) {
   if (!c) return;
   sni_router_free(c->router);
-  for (int i = 0; i < c->nups; i++) free(c->ups[i]);
+  for (int i = 0; i < c->nups; i++) {
+    px_tls_free(c->ups[i]->tls);
+    free(c->ups[i]);
+  }
   free(c->ups);
   free(c);
 }
@@ -544,19 +600,29 @@ static const char *keep(builder *b, const char *s) {
   return k->s;
 }
 
+/* A path named in the file at cfg_path, relative to its directory unless
+ * absolute; kept until the build ends.  NULL: out of memory (reported). */
+static const char *file_path(builder *b, const char *cfg_path, const char *p) {
+  const char *sl = strrchr(cfg_path, '/');
+  size_t dl = p[0] == '/' || !sl ? 0 : (size_t)(sl - cfg_path + 1);
+  char *full = malloc(dl + strlen(p) + 1);
+  const char *path = NULL;
+  if (full) {
+    memcpy(full, cfg_path, dl);
+    memcpy(full + dl, p, strlen(p) + 1);
+    path = keep(b, full);
+    free(full);
+  }
+  if (!path) fail(b, "out of memory");
+  return path;
+}
+
 /* Adds a map file's lines to the routes (relative to the config file). */
 static int map_directive(builder *b, const char *cfg_path, char **tok, int n) {
   if (n != 2) return fail(b, "map takes one PATH");
   if (b->sandbox) return fail(b, "map: files are not read here");
-  const char *sl = strrchr(cfg_path, '/');
-  size_t dl = tok[1][0] == '/' || !sl ? 0 : (size_t)(sl - cfg_path + 1);
-  char *full = malloc(dl + strlen(tok[1]) + 1);
-  if (!full) return fail(b, "out of memory");
-  memcpy(full, cfg_path, dl);
-  memcpy(full + dl, tok[1], strlen(tok[1]) + 1);
-  const char *path = keep(b, full);
-  free(full);
-  if (!path) return fail(b, "out of memory");
+  const char *path = file_path(b, cfg_path, tok[1]);
+  if (!path) return -1;
   size_t len;
   char *text = read_text(path, &len);
   if (!text) return fail(b, "map %s: %s", path, strerror(errno));

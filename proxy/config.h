@@ -30,6 +30,9 @@ typedef struct px_upstream {
   char addr_text[PX_MAX_ADDRS][PX_ADDR_TEXT];
   int naddrs;
   int pp; /* 0 none, 1 v1, 2 v2 */
+  /* `terminate`: the certificate, key and ALPN list, loaded when the
+   * configuration is built (tls.h); NULL: TLS passes through. */
+  struct px_tls *tls;
 } px_upstream;
 
 /* One loaded configuration.  Immutable once published; shared by workers

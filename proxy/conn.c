@@ -18,6 +18,7 @@
 #include "pp.h"
 #include "route.h"
 #include "timer.h"
+#include "tls.h"
 
 /* SNI and ALPN exactly as the client sent them (any bytes: the log
  * escapes them). */
@@ -44,6 +45,26 @@ typedef struct px_hbuf {
   uint32_t len, cap;
 } px_hbuf;
 
+/* A TLS alert record (RFC 8446, 5.1 and 6): type, legacy version, length,
+ * then level and description. */
+enum {
+  TLS_CT_ALERT = 21,
+  TLS_LEGACY_MAJOR = 3,
+  TLS_LEGACY_MINOR = 3, /* 0x0303, what TLS 1.2 and 1.3 records carry */
+  TLS_ALERT_BODY_LEN = 2,
+  TLS_ALERT_FATAL = 2,
+  TLS_ALERT_INTERNAL_ERROR = 80,
+  TLS_ALERT_UNRECOGNIZED_NAME = 112
+};
+
+/* Verdicts whose cause is usually a configuration mismatch get a hint in
+ * the log line. */
+static const char *hint_for(const char *verdict) {
+  if (verdict && strcmp(verdict, "upstream_closed_early") == 0)
+    return "check_upstream_tls_or_proxy_protocol";
+  return NULL;
+}
+
 static void log_line(px_worker *w, const px_log_rec *r) {
   if (px_log_conn(r) != 0) px_count(w, PXC_LOG_DROPPED, 1);
 }
@@ -62,6 +83,7 @@ static void log_conn(px_worker *w, px_conn *c) {
                   .alpn_len = s ? s->alpn_len : 0,
                   .route = c->route,
                   .verdict = c->verdict,
+                  .hint = hint_for(c->verdict),
                   .bytes_up = c->c2u.bytes,
                   .bytes_down = c->u2c.bytes,
                   .ms = w->now - c->t_start};
@@ -95,6 +117,8 @@ void px_conn_close(px_worker *w, px_conn *c, const char *verdict) {
   if (c->route)
     px_metrics_conn(w->id, c->route, c->up ? c->up->name : NULL, c->c2u.bytes,
                     c->u2c.bytes, strcmp(verdict, "connect_failed") == 0);
+  px_tls_conn_free(c->ssl);
+  c->ssl = NULL;
   free(c->info);
   free(c->seen);
   hbuf_free(c);
@@ -121,9 +145,6 @@ void px_conn_abort(px_worker *w, px_conn *c, const char *verdict) {
   px_conn_close(w, c, verdict);
 }
 
-static const uint8_t alert_unrecognized_name[7] = {0x15, 0x03, 0x03, 0x00,
-                                                   0x02, 0x02, 112};
-
 /* Reads what the client sent so that close() sends FIN, not RST (a reset
  * can make the client drop an alert before reading it). */
 static void drain_client(px_worker *w, px_conn *c) {
@@ -131,15 +152,33 @@ static void drain_client(px_worker *w, px_conn *c) {
     if ((long)recv(c->cfd, w->buf, sizeof w->buf, MSG_DONTWAIT) <= 0) break;
 }
 
-/* A fatal alert, so the client reports "unrecognized name" instead of a
- * bare connection reset. */
-static void reject_with_alert(px_worker *w, px_conn *c) {
+/* Ends a TLS client's connection with a fatal alert, so it reports why
+ * (no route, upstream unreachable) instead of a bare connection reset.
+ * Only before the proxy sent it anything: the alert is a plaintext record
+ * where the client expects its ServerHello. */
+static void close_with_alert(px_worker *w, px_conn *c, uint8_t desc,
+                             const char *verdict) {
+  const uint8_t rec[] = {TLS_CT_ALERT,       TLS_LEGACY_MAJOR,
+                         TLS_LEGACY_MINOR,   0,
+                         TLS_ALERT_BODY_LEN, TLS_ALERT_FATAL,
+                         desc};
   drain_client(w, c);
-  if (send(c->cfd, alert_unrecognized_name, sizeof alert_unrecognized_name,
-           MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+  if (send(c->cfd, rec, sizeof rec, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
   }
   shutdown(c->cfd, SHUT_WR);
-  px_conn_close(w, c, "no_route");
+  px_conn_close(w, c, verdict);
+}
+
+/* No address of the upstream could be reached.  A client that did not
+ * speak TLS is closed with a FIN too (its bytes read off), never a reset
+ * that could pass for a network fault. */
+static void connect_failed(px_worker *w, px_conn *c) {
+  if (c->tls) {
+    close_with_alert(w, c, TLS_ALERT_INTERNAL_ERROR, "connect_failed");
+  } else {
+    drain_client(w, c);
+    px_conn_close(w, c, "connect_failed");
+  }
 }
 
 /* ---------------------------------------------------------------- connect */
@@ -181,7 +220,7 @@ static void start_connect(px_worker *w, px_conn *c, int from) {
     close(fd);
   }
   c->addr_i = (uint8_t)(u->naddrs - 1);
-  px_conn_close(w, c, "connect_failed");
+  connect_failed(w, c);
 }
 
 static int send_proxy_header(px_conn *c) {
@@ -193,8 +232,16 @@ static int send_proxy_header(px_conn *c) {
     if (getsockname(c->cfd, (struct sockaddr *)&dst.ss, &dst.len) != 0)
       memset(&dst, 0, sizeof dst);
   }
-  uint8_t hdr[600];
+  uint8_t hdr[1024];
   int n = px_pp_build(c->up->pp, &c->client, &dst, c->info, hdr, sizeof hdr);
+  if (n > 0 && c->ssl && c->up->pp == 2) {
+    /* What the client negotiated with the proxy (docs/proxy.md). */
+    uint8_t tlv[256];
+    int tl = px_tls_pp2_ssl(c->ssl, tlv, sizeof tlv);
+    n = tl < 0 ? -1
+               : px_pp_v2_add_tlv(hdr, (size_t)n, sizeof hdr, PX_PP2_TYPE_SSL,
+                                  tlv, (size_t)tl);
+  }
   if (n < 0) return -1;
   /* The socket was just connected, its send buffer is empty: a header of a
    * few hundred bytes goes out whole or the connection is broken. */
@@ -203,6 +250,53 @@ static int send_proxy_header(px_conn *c) {
 }
 
 static void relay(px_worker *w, px_conn *c, int from_client, uint32_t ev);
+
+/* The upstream is connected (and a terminated handshake complete): the
+ * PROXY header, then the relay. */
+static void begin_relay(px_worker *w, px_conn *c, uint32_t ev) {
+  if (c->up->pp && send_proxy_header(c) != 0) {
+    px_conn_close(w, c, "upstream_error");
+    return;
+  }
+  c->state = PX_ST_RELAY;
+  c->u2c.hold_empty_eof = c->tls && !c->ssl; /* see closed_early() */
+  px_timer_set(w, c, PX_TL_IDLE, c->cfg->idle_timeout_ms);
+  relay(w, c, -1, ev);
+}
+
+/* `terminate`: the handshake runs in this loop, driven by the client's
+ * events, within hello_timeout. */
+static void tls_step(px_worker *w, px_conn *c) {
+  int r = px_tls_handshake(c->ssl);
+  if (r == 0) return;
+  if (r < 0) {
+    /* OpenSSL has sent its alert; read off what is left so that the
+     * close is a FIN the client reads after the alert. */
+    px_count(w, PXC_TLS_FAILED, 1);
+    drain_client(w, c);
+    px_conn_close(w, c, "tls_handshake_failed");
+    return;
+  }
+  /* The upstream may have spoken already: pump both ways. */
+  begin_relay(w, c, EPOLLIN);
+}
+
+static void start_tls(px_worker *w, px_conn *c) {
+  if (px_chan_pending(&c->c2u)) {
+    /* The hello was too large to peek and has been read (conn.h): OpenSSL
+     * can no longer read it from the socket. */
+    close_with_alert(w, c, TLS_ALERT_INTERNAL_ERROR, "tls_hello_too_large");
+    return;
+  }
+  c->ssl = px_tls_conn_new(c->up->tls, c->cfd);
+  if (!c->ssl) {
+    px_conn_close(w, c, "no_memory");
+    return;
+  }
+  c->state = PX_ST_TLS;
+  px_timer_set(w, c, PX_TL_HELLO, c->cfg->hello_timeout_ms);
+  tls_step(w, c);
+}
 
 static void on_upstream(px_worker *w, px_conn *c, uint32_t ev) {
   if (c->state == PX_ST_RELAY) {
@@ -226,15 +320,12 @@ static void on_upstream(px_worker *w, px_conn *c, uint32_t ev) {
     return;
   }
   if (!(ev & EPOLLOUT)) return;
-  if (c->up->pp && send_proxy_header(c) != 0) {
-    px_conn_close(w, c, "upstream_error");
-    return;
-  }
   uint64_t now_us = px_metrics_now_us();
   px_metrics_observe(w->id, PXH_CONNECT, now_us - c->t_us);
-  c->state = PX_ST_RELAY;
-  px_timer_set(w, c, PX_TL_IDLE, c->cfg->idle_timeout_ms);
-  relay(w, c, -1, ev);
+  if (c->up->tls)
+    start_tls(w, c);
+  else
+    begin_relay(w, c, ev);
 }
 
 /* ---------------------------------------------------------------- hello */
@@ -392,6 +483,7 @@ static void do_hello(px_worker *w, px_conn *c) {
     hbuf_free(c);
   }
   if (!count_hello(w, c, r)) return;
+  c->tls = r != SNI_ENOTTLS;
   uint64_t now_us = px_metrics_now_us();
   px_metrics_observe(w->id, PXH_HELLO_WAIT, now_us - c->t_us);
   c->t_us = now_us; /* the upstream connect starts now */
@@ -403,7 +495,7 @@ static void do_hello(px_worker *w, px_conn *c) {
       drain_client(w, c);
       px_conn_close(w, c, "not_tls");
     } else {
-      reject_with_alert(w, c);
+      close_with_alert(w, c, TLS_ALERT_UNRECOGNIZED_NAME, "no_route");
     }
     return;
   }
@@ -457,15 +549,77 @@ static long pump(px_worker *w, px_chan *ch, const px_chan *other, int src,
   return px_pump(&w->pool, w->buf, ch, other, src, dst, src_hup);
 }
 
+/* A TLS upstream always answers a hello with bytes (a ServerHello or an
+ * alert): an end (FIN or reset) before any is a misconfiguration,
+ * typically a plain server (needs `terminate`) or one that does not
+ * expect the PROXY header it was sent.  Returns 1 when c was closed. */
+static int closed_early(px_worker *w, px_conn *c, int upstream_failed) {
+  if (!c->u2c.hold_empty_eof || c->u2c.bytes != 0) return 0;
+  if (!upstream_failed && !c->u2c.eof) return 0;
+  px_count(w, PXC_UPSTREAM_CLOSED_EARLY, 1);
+  close_with_alert(w, c, TLS_ALERT_INTERNAL_ERROR, "upstream_closed_early");
+  return 1;
+}
+
+/* After pumping (m1: client->upstream, m2: upstream->client, bytes moved
+ * or a PX_PUMP_* failure): ends the connection or re-arms its idle
+ * timer. */
+static void relay_result(px_worker *w, px_conn *c, long m1, long m2,
+                         int from_client, uint32_t ev) {
+  if (m1 < 0 || m2 < 0) {
+    /* Which side broke the connection, for the log; the other side gets a
+     * reset too, never a FIN that would look like a complete stream. */
+    int nomem = m1 == PX_PUMP_NOMEM || m2 == PX_PUMP_NOMEM;
+    int client_side = m1 == PX_PUMP_SRC || m2 == PX_PUMP_DST;
+    if (!nomem && !client_side && closed_early(w, c, 1)) return;
+    px_conn_abort(w, c,
+                  nomem         ? "no_memory"
+                  : client_side ? "client_reset"
+                                : "upstream_reset");
+    return;
+  }
+  if (closed_early(w, c, 0)) return;
+  if (c->c2u.shut && c->u2c.shut) {
+    px_conn_close(w, c, "ok");
+    return;
+  }
+  if ((ev & EPOLLERR) && from_client >= 0) {
+    /* A reset on a side whose direction had already ended (nothing read
+     * from it any more) and with nothing to send to it. */
+    int err = 0;
+    socklen_t el = sizeof err;
+    if (getsockopt(from_client ? c->cfd : c->ufd, SOL_SOCKET, SO_ERROR, &err,
+                   &el) == 0 &&
+        err) {
+      if (!from_client && closed_early(w, c, 1)) return;
+      px_conn_abort(w, c, from_client ? "client_reset" : "upstream_reset");
+      return;
+    }
+  }
+  if ((m1 > 0 || m2 > 0) && c->cfg->idle_timeout_ms &&
+      c->deadline != w->now + c->cfg->idle_timeout_ms)
+    px_timer_set(w, c, PX_TL_IDLE, c->cfg->idle_timeout_ms);
+}
+
 /* from_client: 1 event on the client socket, 0 on the upstream socket, -1
  * start (pump both ways). */
 static void relay(px_worker *w, px_conn *c, int from_client, uint32_t ev) {
   if (from_client < 0) {
-    int sp = c->cfg->use_splice;
+    int sp = c->cfg->use_splice && !c->ssl;
     if (px_chan_open(&c->c2u, sp) || px_chan_open(&c->u2c, sp)) {
       px_conn_close(w, c, "no_memory");
       return;
     }
+  }
+  if (c->ssl) {
+    /* Either direction's OpenSSL call may need the client socket to be
+     * readable or writable: any event pumps both. */
+    long m1 = px_tls_pump_in(c->ssl, &c->c2u, &c->u2c, c->ufd);
+    long m2 = m1 < 0 ? 0
+                     : px_tls_pump_out(c->ssl, &c->u2c, &c->c2u, c->ufd,
+                                       c->cfd);
+    relay_result(w, c, m1, m2, from_client, ev);
+    return;
   }
   const uint32_t in = EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR;
   int do_c2u, do_u2c;
@@ -488,35 +642,7 @@ static void relay(px_worker *w, px_conn *c, int from_client, uint32_t ev) {
   if (do_c2u) m1 = pump(w, &c->c2u, &c->u2c, c->cfd, c->ufd, c->hup_c);
   if (m1 >= 0 && do_u2c)
     m2 = pump(w, &c->u2c, &c->c2u, c->ufd, c->cfd, c->hup_u);
-  if (m1 < 0 || m2 < 0) {
-    /* Which side broke the connection, for the log; the other side gets a
-     * reset too, never a FIN that would look like a complete stream. */
-    int client_side = m1 == PX_PUMP_SRC || m2 == PX_PUMP_DST;
-    px_conn_abort(w, c,
-                  m1 == PX_PUMP_NOMEM || m2 == PX_PUMP_NOMEM ? "no_memory"
-                  : client_side                             ? "client_reset"
-                                                            : "upstream_reset");
-    return;
-  }
-  if (c->c2u.shut && c->u2c.shut) {
-    px_conn_close(w, c, "ok");
-    return;
-  }
-  if ((ev & EPOLLERR) && from_client >= 0) {
-    /* A reset on a side whose direction had already ended (nothing read
-     * from it any more) and with nothing to send to it. */
-    int err = 0;
-    socklen_t el = sizeof err;
-    if (getsockopt(from_client ? c->cfd : c->ufd, SOL_SOCKET, SO_ERROR, &err,
-                   &el) == 0 &&
-        err) {
-      px_conn_abort(w, c, from_client ? "client_reset" : "upstream_reset");
-      return;
-    }
-  }
-  if ((m1 > 0 || m2 > 0) && c->cfg->idle_timeout_ms &&
-      c->deadline != w->now + c->cfg->idle_timeout_ms)
-    px_timer_set(w, c, PX_TL_IDLE, c->cfg->idle_timeout_ms);
+  relay_result(w, c, m1, m2, from_client, ev);
 }
 
 /* ---------------------------------------------------------------- events */
@@ -529,6 +655,9 @@ static void on_client(px_worker *w, px_conn *c, uint32_t ev) {
     case PX_ST_HELLO:
       /* Registration reports "writable" at once; only new bytes matter. */
       if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) do_hello(w, c);
+      break;
+    case PX_ST_TLS:
+      tls_step(w, c);
       break;
     case PX_ST_RELAY:
       relay(w, c, 1, ev);
@@ -608,7 +737,8 @@ void px_conn_accept(px_worker *w, int li, int fd, const px_addr *peer) {
 void px_conn_expire(px_worker *w, px_conn *c, int l) {
   if (l == PX_TL_HELLO) {
     px_count(w, PXC_HELLO_TIMEOUTS, 1);
-    px_conn_close(w, c, "hello_timeout");
+    px_conn_close(w, c, c->state == PX_ST_TLS ? "tls_handshake_timeout"
+                                              : "hello_timeout");
   } else if (l == PX_TL_CONNECT) {
     px_count(w, PXC_CONNECT_TIMEOUTS, 1);
     px_count(w, PXC_CONNECT_FAILURES, 1);

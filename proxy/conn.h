@@ -1,6 +1,7 @@
 /* One proxied connection and its state machine:
  *
- *   PP (optional PROXY header in) -> HELLO (peek) -> CONNECTING -> RELAY
+ *   PP (optional PROXY header in) -> HELLO (peek) -> CONNECTING
+ *     -> TLS (`terminate` only: handshake with the client) -> RELAY
  *
  * A connection whose hello is incomplete owns no buffer: every peek lands
  * in the worker's single buffer and nothing is read from the socket, so
@@ -17,7 +18,17 @@
 #include "relay.h"
 #include "worker.h"
 
-enum { PX_ST_PP, PX_ST_HELLO, PX_ST_CONNECTING, PX_ST_RELAY, PX_ST_DEAD };
+/* PX_ST_TLS: `terminate` only, the client's handshake with the proxy,
+ * after the upstream is connected (so that a failed connect can still be
+ * told with a plaintext alert). */
+enum {
+  PX_ST_PP,
+  PX_ST_HELLO,
+  PX_ST_CONNECTING,
+  PX_ST_TLS,
+  PX_ST_RELAY,
+  PX_ST_DEAD
+};
 
 typedef struct px_conn {
   struct px_conn *prev, *next; /* timer list; next also links the grave */
@@ -31,6 +42,7 @@ typedef struct px_conn {
    * socket.  Until then a short read means the socket is drained (see
    * pump_direct() in relay.c). */
   uint8_t hup_c, hup_u;
+  uint8_t tls; /* the client's first bytes were a TLS record */
   const char *verdict;
   px_cfg *cfg;
   const px_upstream *up;
@@ -38,6 +50,7 @@ typedef struct px_conn {
   char *info;   /* "sni\0alpn\0", allocated once the hello is parsed */
   struct px_seen *seen;  /* SNI and ALPN as sent, for the log (conn.c) */
   struct px_hbuf *hb;    /* a hello too large to peek, being read (conn.c) */
+  struct px_tls_conn *ssl; /* `terminate`: the client's TLS (tls.h) */
   px_addr *dst; /* original destination from a PROXY header, if any */
   px_addr client;
   px_chan c2u, u2c;

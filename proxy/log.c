@@ -24,7 +24,8 @@ const char *const px_counter_names[PXC_COUNT] = {
     "hello_timeouts",   "connect_timeouts", "idle_timeouts",
     "routed",           "no_route",         "connect_failures",
     "proxy_header_rejected", "accept_pauses", "bytes_client_to_upstream",
-    "bytes_upstream_to_client", "log_lines_dropped"};
+    "bytes_upstream_to_client", "log_lines_dropped", "upstream_closed_early",
+    "tls_handshake_failures"};
 
 /* ------------------------------------------------------------ formatting */
 typedef struct sbuf {
@@ -192,6 +193,7 @@ size_t px_log_format(const px_log_rec *r, char *out, size_t cap) {
   field_num(&s, json, "bytes_down", r->bytes_down);
   field_num(&s, json, "ms", r->ms);
   field_str(&s, json, "verdict", r->verdict);
+  if (r->hint) field_str(&s, json, "hint", r->hint);
   if (json) put(&s, "}", 1);
   out[s.len++] = '\n';
   return s.len;

@@ -38,6 +38,8 @@ enum px_counter {
   PXC_BYTES_UP,
   PXC_BYTES_DOWN,
   PXC_LOG_DROPPED, /* log lines dropped (ring full) */
+  PXC_UPSTREAM_CLOSED_EARLY, /* upstream ended before its first byte */
+  PXC_TLS_FAILED, /* `terminate` handshakes that failed */
   PXC_COUNT
 };
 extern const char *const px_counter_names[PXC_COUNT];
@@ -59,6 +61,9 @@ typedef struct px_log_rec {
   const uint8_t *alpn;
   size_t alpn_len;
   const char *route, *verdict; /* NULL or "": absent */
+  /* What to look at for this verdict; NULL: the field is left out (it
+   * follows verdict only on lines that have one). */
+  const char *hint;
   uint64_t bytes_up, bytes_down, ms;
 } px_log_rec;
 

@@ -217,7 +217,10 @@ static const char *const counter_help[PXC_COUNT] = {
     [PXC_ACCEPT_PAUSES] = "Times accepting paused (max_connections, EMFILE).",
     [PXC_BYTES_UP] = "Bytes relayed from clients to upstreams.",
     [PXC_BYTES_DOWN] = "Bytes relayed from upstreams to clients.",
-    [PXC_LOG_DROPPED] = "Log lines dropped (log target too slow)."};
+    [PXC_LOG_DROPPED] = "Log lines dropped (log target too slow).",
+    [PXC_UPSTREAM_CLOSED_EARLY] =
+        "TLS connections whose upstream closed before sending a byte.",
+    [PXC_TLS_FAILED] = "TLS handshakes with clients (terminate) that failed."};
 
 static uint64_t sum_key(int slot, int v) {
   uint64_t t = 0;

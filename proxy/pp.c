@@ -327,3 +327,18 @@ int px_pp_build(int version, const px_addr *src_in, const px_addr *dst_in,
   out[15] = (uint8_t)body;
   return (int)(p - out);
 }
+
+int px_pp_v2_add_tlv(uint8_t *hdr, size_t len, size_t cap, uint8_t type,
+                     const uint8_t *v, size_t vlen) {
+  if (len < PX_PP_V2_FIXED || vlen > UINT16_MAX || len + TLV_HEAD + vlen > cap)
+    return -1;
+  size_t body = len - PX_PP_V2_FIXED + TLV_HEAD + vlen;
+  if (body > UINT16_MAX) return -1;
+  hdr[len] = type;
+  hdr[len + 1] = (uint8_t)(vlen >> 8);
+  hdr[len + 2] = (uint8_t)vlen;
+  memcpy(hdr + len + TLV_HEAD, v, vlen);
+  hdr[14] = (uint8_t)(body >> 8);
+  hdr[15] = (uint8_t)body;
+  return (int)(len + TLV_HEAD + vlen);
+}

@@ -26,4 +26,12 @@ int px_pp_parse(const uint8_t *buf, size_t len, px_addr *src, px_addr *dst);
 int px_pp_build(int version, const px_addr *src, const px_addr *dst,
                 const char *authority, uint8_t *out, size_t cap);
 
+/* TLV types an upstream header may carry besides the authority. */
+#define PX_PP2_TYPE_SSL 0x20
+/* Appends a TLV (type, vlen bytes of v) to the v2 header of len bytes in
+ * hdr (cap bytes) and updates the header's length.  Returns the new
+ * length, or -1 when it does not fit. */
+int px_pp_v2_add_tlv(uint8_t *hdr, size_t len, size_t cap, uint8_t type,
+                     const uint8_t *v, size_t vlen);
+
 #endif

@@ -73,17 +73,15 @@ static void pipe_put(px_pipe_pool *pool, px_chan *ch) {
   ch->inpipe = 0;
 }
 
-/* Passes the source's EOF on (half-close). */
-static void finish(px_chan *ch, const px_chan *other, int dst) {
+void px_chan_finish(px_chan *ch, const px_chan *other, int dst) {
   if (ch->shut) return;
   /* When the other way is finished too, close() sends the FIN. */
-  if (!other->shut) shutdown(dst, SHUT_WR);
+  if (!other->shut && !(ch->hold_empty_eof && ch->bytes == 0))
+    shutdown(dst, SHUT_WR);
   ch->shut = 1;
 }
 
-/* Sends ch->buf[off, len) to dst.  1: all sent (a buffer that is not the
- * direction's fixed one is freed), 0: dst is full, or PX_PUMP_DST. */
-static int flush_buf(px_chan *ch, int dst, long *moved) {
+int px_chan_flush(px_chan *ch, int dst, long *moved) {
   while (ch->len > ch->off) {
     long n = (long)send(dst, ch->buf + ch->off, ch->len - ch->off,
                         MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -128,13 +126,13 @@ static long pump_splice(px_chan *ch, const px_chan *other, int src, int dst) {
       return PX_PUMP_DST;
     }
     if (ch->len > ch->off) {
-      int r = flush_buf(ch, dst, &moved);
+      int r = px_chan_flush(ch, dst, &moved);
       if (r < 0) return r;
       if (r == 0) return moved;
       continue;
     }
     if (ch->eof) {
-      finish(ch, other, dst);
+      px_chan_finish(ch, other, dst);
       return moved;
     }
     /* The pipe is empty here, so EAGAIN means the source has nothing. */
@@ -158,13 +156,13 @@ static long pump_rw(px_chan *ch, const px_chan *other, int src, int dst) {
   long moved = 0;
   for (;;) {
     if (ch->len > ch->off) {
-      int r = flush_buf(ch, dst, &moved);
+      int r = px_chan_flush(ch, dst, &moved);
       if (r < 0) return r;
       if (r == 0) return moved;
     }
     ch->off = ch->len = 0;
     if (ch->eof) {
-      finish(ch, other, dst);
+      px_chan_finish(ch, other, dst);
       return moved;
     }
     long n = (long)recv(src, ch->buf, PX_RW_BUF, MSG_DONTWAIT);
@@ -241,13 +239,13 @@ static long pump_direct(px_pipe_pool *pool, uint8_t *scratch, px_chan *ch,
                         int src_hup) {
   long moved = 0;
   if (ch->len > ch->off) { /* a preloaded hello goes first */
-    int r = flush_buf(ch, dst, &moved);
+    int r = px_chan_flush(ch, dst, &moved);
     if (r < 0) return r;
     if (r == 0) return moved;
   }
   for (;;) {
     if (ch->eof) {
-      finish(ch, other, dst);
+      px_chan_finish(ch, other, dst);
       return moved;
     }
     long n = (long)recv(src, scratch, PX_RW_BUF, MSG_DONTWAIT);

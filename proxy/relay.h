@@ -31,6 +31,10 @@ typedef struct px_chan {
   size_t inpipe;
   uint64_t bytes;
   uint8_t eof, shut, rw;
+  /* An EOF before any byte is not passed on (no shutdown()): the caller
+   * sees eof with bytes == 0 and ends the connection its own way (conn.c
+   * sends the TLS client an alert instead of a bare FIN). */
+  uint8_t hold_empty_eof;
 } px_chan;
 
 /* Empty pipes kept per worker for the next connection; at most `max`
@@ -69,5 +73,14 @@ int px_chan_pending(const px_chan *ch);
 long px_pump(px_pipe_pool *pool, uint8_t *scratch, px_chan *ch,
              const px_chan *other, int src, int dst, int src_hup);
 void px_pipe_pool_close(px_pipe_pool *pool);
+/* For relays that fill ch->buf themselves (tls.c).  Sends ch->buf[off,
+ * len) to dst: 1 all sent (a buffer that is not the direction's fixed one
+ * is freed), 0 dst is full, or PX_PUMP_DST; *moved grows by what was
+ * sent. */
+int px_chan_flush(px_chan *ch, int dst, long *moved);
+/* Passes the source's end on to dst (half-close: shutdown(SHUT_WR), or
+ * nothing when the other direction has ended too and close() will send
+ * the FIN); marks ch shut. */
+void px_chan_finish(px_chan *ch, const px_chan *other, int dst);
 
 #endif

@@ -278,12 +278,38 @@ static void test_quic_does_not_allocate(void **state) {
   free(d1);
 }
 
+/* JA4 (every variant), JA3 and its MD5 allocate nothing either, on every
+ * corpus hello, including the SNI_ENOSPC path. */
+static void test_fingerprints_do_not_allocate(void **state) {
+  (void)state;
+  skip_under_asan();
+  static sni_hello hs[64];
+  size_t n = n_corpus < 64 ? n_corpus : 64;
+  for (size_t c = 0; c < n; c++)
+    assert_true(sni_parse(&hs[c], corpus[c].wire, corpus[c].wire_len) > 0);
+  char out[SNI_JA3_MAX];
+  int bad = 0;
+  alloc_calls = 0;
+  armed = 1;
+  for (size_t c = 0; c < n; c++) {
+    for (int v = SNI_JA4; v <= SNI_JA4_RO; v++)
+      bad |= sni_ja4(&hs[c], (sni_ja4_variant)v, out, sizeof out) <= 0;
+    bad |= sni_ja3(&hs[c], out, sizeof out) <= 0;
+    bad |= sni_ja3_md5(&hs[c], out, sizeof out) != 32;
+    bad |= sni_ja4(&hs[c], SNI_JA4, out, 8) != SNI_ENOSPC;
+  }
+  armed = 0;
+  assert_int_equal(alloc_calls, 0);
+  assert_int_equal(bad, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_quic_does_not_allocate),
       cmocka_unit_test(test_interposition_counts),
       cmocka_unit_test(test_parses_do_not_allocate),
       cmocka_unit_test(test_crypto_does_not_allocate),
+      cmocka_unit_test(test_fingerprints_do_not_allocate),
   };
   return cmocka_run_group_tests(tests, corpus_setup, corpus_teardown);
 }

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "json.h"
 #include "proxy/pp.h"
 
 static void v4(px_addr *a, const char *ip, unsigned port) {
@@ -155,11 +156,243 @@ static void test_v1_build(void **state) {
   assert_string_equal((char *)out, "PROXY UNKNOWN\r\n");
 }
 
-int main(void) {
+/* The specification's v1 grammar, exactly (issue 8, item 7). */
+static void test_v1_strict(void **state) {
+  (void)state;
+  static const char *const no[] = {
+      "PROXY TCP4 1.2.3.4 5.6.7.8 +80 443\r\n",  /* signed port */
+      "PROXY TCP4 1.2.3.4 5.6.7.8 -0 443\r\n",   /* port -0 */
+      "PROXY TCP4 1.2.3.4 5.6.7.8 080 443\r\n",  /* leading zero */
+      "PROXY TCP4 1.2.3.4 5.6.7.8 00 443\r\n",
+      "PROXY TCP4 1.2.3.4 5.6.7.8 65536 443\r\n",
+      "PROXY TCP4 1.2.3.4 5.6.7.8 0x50 443\r\n",
+      "PROXY TCP4 1.2.3.4 5.6.7.8 80 443 \r\n", /* trailing space */
+      "PROXY TCP4 1.2.3.4  5.6.7.8 80 443\r\n", /* double space */
+      "PROXY  TCP4 1.2.3.4 5.6.7.8 80 443\r\n",
+      "PROXY TCP4 1.2.3.4 5.6.7.8 80 443 9\r\n", /* 7 fields */
+      "PROXY TCP4 1.2.3.4 5.6.7.8 80\t443\r\n",
+      "PROXY TCP4 01.2.3.4 5.6.7.8 80 443\r\n", /* octal-looking octet */
+      "PROXY TCP4 1.2.3.4 5.6.7.256 80 443\r\n",
+      "PROXY TCP4 1.2.3 5.6.7.8 80 443\r\n",
+      "PROXY TCP4 ::ffff:1.2.3.4 5.6.7.8 80 443\r\n", /* wrong family */
+      "PROXY TCP6 1.2.3.4 ::1 80 443\r\n",
+      "PROXY TCP6 fe80::1%eth0 ::1 80 443\r\n", /* scope id */
+      "PROXY TCP6 1::2::3 ::1 80 443\r\n",
+      "PROXY tcp4 1.2.3.4 5.6.7.8 80 443\r\n",
+      "PROXY TCP4 1.2.3.4 5.6.7.8 80 443\n", /* bare LF */
+      "PROXY TCP4 1.2.3.4 5.6.7.8 80 443\rX\n",
+      "PROXY UNKNOWNX\r\n",
+      "PROXY \r\n",
+  };
+  px_addr s, d;
+  for (size_t i = 0; i < sizeof no / sizeof *no; i++)
+    if (parse(no[i], &s, &d) != -1) fail_msg("accepted: %s", no[i]);
+  /* A NUL byte inside the line (strings would stop there). */
+  static const char nul[] = "PROXY TCP4 1.2.3.4 5.6.7.8 80 443\0junk\r\n";
+  assert_int_equal(px_pp_parse((const uint8_t *)nul, sizeof nul - 1, &s, &d),
+                   -1);
+  static const char nul2[] = "PROXY TCP4 1.2.3.4 5.6.7.8 80 4\0" "43\r\n";
+  assert_int_equal(px_pp_parse((const uint8_t *)nul2, sizeof nul2 - 1, &s, &d),
+                   -1);
+  /* The good ones: port 0 and 65535, both IPv6 spellings, UNKNOWN. */
+  char b[80];
+  const char *h = "PROXY TCP4 0.0.0.0 255.255.255.255 0 65535\r\n";
+  assert_int_equal(parse(h, &s, &d), (int)strlen(h));
+  str(&d, b);
+  assert_string_equal(b, "255.255.255.255:65535");
+  h = "PROXY TCP6 ::ffff:1.2.3.4 0001:DB8::1 1 2\r\n";
+  assert_int_equal(parse(h, &s, &d), (int)strlen(h));
+  str(&d, b);
+  assert_string_equal(b, "[1:db8::1]:2");
+  h = "PROXY UNKNOWN\r\n";
+  assert_int_equal(parse(h, &s, &d), (int)strlen(h));
+  /* 107 bytes, CRLF included, is the limit. */
+  char line[120];
+  memset(line, 'x', sizeof line);
+  memcpy(line, "PROXY UNKNOWN ", 14);
+  memcpy(line + 105, "\r\n", 2);
+  assert_int_equal(px_pp_parse((uint8_t *)line, 107, &s, &d), 107);
+  memset(line, 'x', sizeof line);
+  memcpy(line, "PROXY UNKNOWN ", 14);
+  memcpy(line + 106, "\r\n", 2);
+  assert_int_equal(px_pp_parse((uint8_t *)line, 108, &s, &d), -1);
+  /* Up to 106 bytes without CRLF: wait; a CR at the end: wait for LF. */
+  assert_int_equal(px_pp_parse((uint8_t *)line, 106, &s, &d), -1);
+  assert_int_equal(px_pp_parse((uint8_t *)line, 105, &s, &d), 0);
+  assert_int_equal(parse("PROXY TCP4 1.2.3.4 5.6.7.8 80 443\r", &s, &d), 0);
+}
+
+/* A v2 header: signature, ver_cmd, fam, body. */
+static size_t v2(uint8_t *out, uint8_t ver_cmd, uint8_t fam,
+                 const uint8_t *body, size_t n) {
+  static const uint8_t sig[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
+                                  0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
+  memcpy(out, sig, 12);
+  out[12] = ver_cmd;
+  out[13] = fam;
+  out[14] = (uint8_t)(n >> 8);
+  out[15] = (uint8_t)n;
+  memcpy(out + 16, body, n);
+  return 16 + n;
+}
+
+static void test_v2_strict(void **state) {
+  (void)state;
+  static uint8_t body[70000], out[70016];
+  px_addr s, d;
+  memset(body, 0, sizeof body);
+  /* 127.0.0.1:1 -> 127.0.0.2:2, then TLVs. */
+  const uint8_t a4[12] = {127, 0, 0, 1, 127, 0, 0, 2, 0, 1, 0, 2};
+  memcpy(body, a4, 12);
+  /* The whole length range: one NOOP TLV filling up to 65535 bytes. */
+  size_t sizes[] = {12, 700, 4096, 65535};
+  for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+    size_t n = sizes[i];
+    if (n > 12) {
+      body[12] = 0x04;
+      body[13] = (uint8_t)((n - 15) >> 8);
+      body[14] = (uint8_t)(n - 15);
+    }
+    size_t len = v2(out, 0x21, 0x11, body, n);
+    memset(&s, 0, sizeof s);
+    assert_int_equal(px_pp_parse(out, len, &s, &d), (int)len);
+    assert_int_equal(s.ss.ss_family, AF_INET);
+    assert_int_equal(px_pp_parse(out, len - 1, &s, &d), 0);
+  }
+  /* Families and protocols: only the defined pairs. */
+  static const uint8_t bad_fam[] = {0x01, 0x02, 0x10, 0x13, 0x20, 0x41, 0xF1};
+  for (size_t i = 0; i < sizeof bad_fam; i++) {
+    size_t len = v2(out, 0x21, bad_fam[i], body, 216);
+    assert_int_equal(px_pp_parse(out, len, &s, &d), -1);
+    /* rejected before the body arrives */
+    assert_int_equal(px_pp_parse(out, 16, &s, &d), -1);
+  }
+  /* UDP, UNIX and UNSPEC keep the real peer (AF_UNSPEC). */
+  static const uint8_t keep[] = {0x00, 0x12, 0x22, 0x31, 0x32};
+  memset(body, 0, sizeof body);
+  for (size_t i = 0; i < sizeof keep; i++) {
+    size_t len = v2(out, 0x21, keep[i], body, 216);
+    memset(&s, 0, sizeof s);
+    assert_int_equal(px_pp_parse(out, len, &s, &d), (int)len);
+    assert_int_equal(s.ss.ss_family, AF_UNSPEC);
+  }
+  /* Address blocks shorter than the family needs. */
+  assert_int_equal(px_pp_parse(out, v2(out, 0x21, 0x21, body, 35), &s, &d), -1);
+  assert_int_equal(px_pp_parse(out, v2(out, 0x21, 0x31, body, 215), &s, &d),
+                   -1);
+  /* LOCAL ignores the family byte and the body. */
+  assert_int_equal(px_pp_parse(out, v2(out, 0x20, 0xFF, body, 3), &s, &d),
+                   16 + 3);
+  /* TLVs must tile the body: a truncated TLV head or value is refused. */
+  memcpy(body, a4, 12);
+  const uint8_t tlv_short[] = {0x04, 0x00, 0x05, 0, 0};
+  memcpy(body + 12, tlv_short, sizeof tlv_short);
+  assert_int_equal(px_pp_parse(out, v2(out, 0x21, 0x11, body, 17), &s, &d), -1);
+  assert_int_equal(px_pp_parse(out, v2(out, 0x21, 0x11, body, 14), &s, &d), -1);
+  /* CRC32C: a wrong value, and one of the wrong size, are refused. */
+  const uint8_t crc_tlv[] = {0x03, 0x00, 0x04, 0, 0, 0, 0};
+  memcpy(body + 12, crc_tlv, sizeof crc_tlv);
+  assert_int_equal(px_pp_parse(out, v2(out, 0x21, 0x11, body, 19), &s, &d), -1);
+  body[14] = 3;
+  assert_int_equal(px_pp_parse(out, v2(out, 0x21, 0x11, body, 18), &s, &d), -1);
+}
+
+/* Round trip with the builder: v1 and v2 of the same endpoints parse back
+ * to them. */
+static void test_build_round_trip(void **state) {
+  (void)state;
+  static const char *const ips[][2] = {{"192.0.2.1", "198.51.100.2"},
+                                       {"2001:db8::1", "::1"},
+                                       {"0.0.0.0", "255.255.255.255"}};
+  uint8_t out[600];
+  for (size_t i = 0; i < sizeof ips / sizeof *ips; i++) {
+    px_addr s, d, ps, pd;
+    if (strchr(ips[i][0], ':')) {
+      v6(&s, ips[i][0], 0);
+      v6(&d, ips[i][1], 65535);
+    } else {
+      v4(&s, ips[i][0], 0);
+      v4(&d, ips[i][1], 65535);
+    }
+    for (int ver = 1; ver <= 2; ver++) {
+      int n = px_pp_build(ver, &s, &d, "a.test", out, sizeof out);
+      assert_true(n > 0);
+      assert_int_equal(px_pp_parse(out, (size_t)n, &ps, &pd), n);
+      assert_int_equal(ps.len, s.len);
+      assert_memory_equal(&ps.ss, &s.ss, s.len);
+      assert_memory_equal(&pd.ss, &d.ss, d.len);
+    }
+  }
+}
+
+/* Third-party vectors (real balancers' headers, with TLVs and CRC32C),
+ * read from outside the repository when present. */
+static const char *vectors_path;
+
+static void hex_bytes(const char *hex, uint8_t *out, size_t *n) {
+  *n = 0;
+  for (size_t i = 0; hex[i] && hex[i + 1]; i += 2) {
+    unsigned v;
+    assert_int_equal(sscanf(hex + i, "%2x", &v), 1);
+    out[(*n)++] = (uint8_t)v;
+  }
+}
+
+static void same_endpoint(const px_addr *got, const char *want) {
+  px_addr w;
+  assert_int_equal(px_parse_addr_ex(want, PX_ADDR_NUMERIC, &w), 0);
+  assert_int_equal(got->len, w.len);
+  assert_memory_equal(&got->ss, &w.ss, w.len);
+}
+
+static void test_v2_vectors(void **state) {
+  (void)state;
+  FILE *f = vectors_path ? fopen(vectors_path, "rb") : NULL;
+  if (!f) skip(); /* not part of the repository */
+  static char text[1 << 16];
+  size_t tl = fread(text, 1, sizeof text, f);
+  fclose(f);
+  json_value root;
+  char err[200];
+  assert_int_equal(json_parse(text, tl, &root, err, sizeof err), 0);
+  const json_value *vs = json_get(&root, "vectors");
+  assert_non_null(vs);
+  assert_true(vs->n >= 7);
+  for (size_t i = 0; i < vs->n; i++) {
+    const json_value *v = &vs->items[i];
+    uint8_t h[1024];
+    size_t n;
+    hex_bytes(json_get(v, "hex")->str, h, &n);
+    px_addr s, d;
+    assert_int_equal(px_pp_parse(h, n, &s, &d), (int)n);
+    assert_int_equal((long long)n - 16, json_get(v, "len")->integer);
+    same_endpoint(&s, json_get(v, "src")->str);
+    same_endpoint(&d, json_get(v, "dst")->str);
+    /* Any bit flipped in the addresses, or in a CRC32C value, breaks the
+     * checksum the vector carries. */
+    const json_value *tlvs = json_get(v, "tlvs");
+    int has_crc = 0;
+    for (size_t t = 0; t < tlvs->n; t++)
+      has_crc |= strcmp(json_get(&tlvs->items[t], "type")->str, "0x03") == 0;
+    for (size_t k = 16; has_crc && k < 28; k++) {
+      h[k] ^= 0x10;
+      assert_int_equal(px_pp_parse(h, n, &s, &d), -1);
+      h[k] ^= 0x10;
+    }
+  }
+  json_free(&root);
+}
+
+int main(int argc, char **argv) {
+  vectors_path = argc > 1 ? argv[1] : NULL;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_v1),
       cmocka_unit_test(test_v2),
       cmocka_unit_test(test_v1_build),
+      cmocka_unit_test(test_v1_strict),
+      cmocka_unit_test(test_v2_strict),
+      cmocka_unit_test(test_build_round_trip),
+      cmocka_unit_test(test_v2_vectors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

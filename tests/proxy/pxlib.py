@@ -335,3 +335,29 @@ class Checks:
 
     def rc(self):
         return 1 if self.failed else 0
+
+
+# ------------------------------------------------------------ certificates
+def make_cert(directory, name, kind="rsa"):
+    """A throwaway self-signed certificate for DNS name `name` (RSA-2048 or
+    ECDSA P-256) made with `openssl req`; it is its own CA, so a client
+    verifies it with cafile=cert.  Returns (cert path, key path)."""
+    base = os.path.join(directory, "%s-%s" % (name, kind))
+    key = ["-newkey", "rsa:2048"] if kind == "rsa" else \
+        ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
+    subprocess.run(["openssl", "req", "-x509", "-nodes", "-days", "2",
+                    "-subj", "/CN=" + name, "-addext",
+                    "subjectAltName=DNS:" + name, "-keyout", base + ".key",
+                    "-out", base + ".crt"] + key,
+                   check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    return base + ".crt", base + ".key"
+
+
+def http_get(port, path="/metrics", timeout=10):
+    """The body of a plain HTTP/1.0 GET on 127.0.0.1:port."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.sendall(b"GET " + path.encode() + b" HTTP/1.0\r\n\r\n")
+    data, _ = read_to_end(s, timeout)
+    s.close()
+    return data.partition(b"\r\n\r\n")[2].decode(errors="replace")

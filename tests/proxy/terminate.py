@@ -1,0 +1,428 @@
+#!/usr/bin/env python3
+"""sniroute-proxy `terminate`: the proxy completes the client's TLS
+handshake with the upstream's certificate and relays plaintext to a plain
+upstream (issue 10, item 4).
+
+  terminate.py PATH/TO/sniroute-proxy
+
+Throwaway certificates (RSA-2048 for a.test, ECDSA P-256 for b.test) are
+made with `openssl req`; the upstreams are plain Python line servers.
+
+1. two names on one listener, two terminate upstreams with different
+   certificates: each client verifies the right one (its own cafile and
+   host name); ALPN is chosen by the upstream's alpn= list
+2. lines arrive byte-exact both ways, also 1 MB
+3. upstream a gets PROXY v2 with the PP2_TYPE_SSL TLV (client flag,
+   verify, version and cipher as the client negotiated) and the SNI in
+   PP2_TYPE_AUTHORITY; upstream b gets a PROXY v1 line
+4. half-close both ways: the client's close_notify reaches the upstream
+   as EOF while the answer still comes back; the upstream's FIN reaches
+   the client as close_notify while the client can still send
+5. a client that stops inside the handshake: verdict
+   tls_handshake_timeout after hello_timeout
+6. a missing certificate file is a configuration error naming file:line
+   (start and -t); a reload switching the certificate works, a reload
+   with a bad one keeps the running configuration
+"""
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import ssl
+import struct
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pxlib import (SKIP, Checks, Proxy, Server, client_hello, log,
+                   main_wrapper, make_cert, parse_kv, recv_exact)
+
+V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+PP2_TYPE_AUTHORITY = 0x02
+PP2_TYPE_SSL = 0x20
+PP2_CLIENT_SSL = 0x01
+PP2_SUBTYPE_SSL_VERSION = 0x21
+PP2_SUBTYPE_SSL_CIPHER = 0x23
+
+
+def tlvs(data):
+    out = {}
+    while data:
+        t, n = data[0], struct.unpack("!H", data[1:3])[0]
+        out[t] = data[3:3 + n]
+        data = data[3 + n:]
+    return out
+
+
+def read_pp(c, version):
+    """The PROXY header at the start of c: v1 line, or a dict for v2."""
+    if version == 1:
+        line = b""
+        while not line.endswith(b"\r\n"):
+            b = c.recv(1)
+            if not b:
+                break
+            line += b
+        return line
+    head = recv_exact(c, 16)
+    if head[:12] != V2_SIG:
+        return {"bad": head}
+    body = recv_exact(c, struct.unpack("!H", head[14:16])[0])
+    src = socket.inet_ntoa(body[0:4]), struct.unpack("!H", body[8:10])[0]
+    return {"cmd": head[12], "fam": head[13], "src": src,
+            "tlvs": tlvs(body[12:])}
+
+
+class LineServer:
+    """A plain upstream: reads the PROXY header (pp 1 or 2), then echoes
+    every byte back; at EOF it answers 'eof after N\\n' and closes.
+    Headers are kept by client port."""
+
+    def __init__(self, pp):
+        self.pp = pp
+        self.headers = []
+        self.srv = Server(self.handle)
+        self.port = self.srv.port
+
+    def handle(self, c):
+        if self.pp:
+            self.headers.append(read_pp(c, self.pp))
+        total = 0
+        while True:
+            d = c.recv(1 << 16)
+            if not d:
+                break
+            total += len(d)
+            c.sendall(d)
+        c.sendall(b"eof after %d\n" % total)
+        c.shutdown(socket.SHUT_WR)
+        c.recv(1)
+
+    def close(self):
+        self.srv.close()
+
+
+class FinFirstServer:
+    """Reads the PROXY header, sends a greeting and half-closes; then reads
+    what the client still sends and records it."""
+
+    def __init__(self):
+        self.got = []
+        self.srv = Server(self.handle)
+        self.port = self.srv.port
+
+    def handle(self, c):
+        read_pp(c, 1)
+        c.sendall(b"bye\n")
+        c.shutdown(socket.SHUT_WR)
+        data = b""
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            data += d
+        self.got.append(data)
+
+
+def client_ctx(cafile, alpn=None):
+    ctx = ssl.create_default_context(cafile=cafile)
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    return ctx
+
+
+def connect_tls(port, name, cafile, alpn=None):
+    raw = socket.create_connection(("127.0.0.1", port), timeout=20)
+    return client_ctx(cafile, alpn).wrap_socket(
+        raw, server_hostname=name, suppress_ragged_eofs=False)
+
+
+def der(pem_path):
+    with open(pem_path) as f:
+        return ssl.PEM_cert_to_DER_cert(f.read())
+
+
+def exchange(s, payload):
+    """Sends payload from a thread while reading the echo; returns what
+    came back (payload's length of it)."""
+    t = threading.Thread(target=s.sendall, args=(payload,))
+    t.start()
+    got = bytearray()
+    while len(got) < len(payload):
+        d = s.recv(1 << 20)
+        if not d:
+            break
+        got += d
+    t.join()
+    return bytes(got)
+
+
+def routed_lines(px):
+    return [d for d in (parse_kv(l) for l in px.stderr_text().splitlines()
+                        if " w" in l and " verdict=" in l)
+            if d.get("route") is not None]
+
+
+def wait_for(cond, timeout=10):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
+def two_names_case(binary, t, certs):
+    (ca, ka), (cb, kb) = certs["a"], certs["b"]
+    ua, ub = LineServer(2), LineServer(1)
+    conf = ("listen 127.0.0.1:{port}\n"
+            "upstream a 127.0.0.1:%d terminate cert=%s key=%s "
+            "alpn=h2,http/1.1 proxy_protocol v2\n"
+            "upstream b 127.0.0.1:%d terminate cert=%s key=%s "
+            "proxy_protocol v1\n"
+            "route a.test a\nroute b.test b\n") % (ua.port, ca, ka,
+                                                    ub.port, cb, kb)
+    px = Proxy(binary, conf=conf)
+    try:
+        sa = connect_tls(px.port, "a.test", ca, ["http/1.1", "h2"])
+        t.check("a.test: the client verified a's RSA certificate",
+                sa.getpeercert(True) == der(ca))
+        t.check("a.test: ALPN from the upstream's list (h2 first)",
+                sa.selected_alpn_protocol() == "h2",
+                repr(sa.selected_alpn_protocol()))
+        got = exchange(sa, b"hello a\n")
+        t.check("a.test: a line comes back byte-exact", got == b"hello a\n",
+                repr(got))
+        big = b"".join(b"%07d %s\n" % (i, b"x" * (i % 97))
+                       for i in range(20000))[:1 << 20]
+        got = exchange(sa, big)
+        t.check("a.test: 1 MB both ways byte-exact",
+                hashlib.sha256(got).digest() == hashlib.sha256(big).digest(),
+                "%d bytes back" % len(got))
+        version, cipher = sa.version(), sa.cipher()[0]
+        cport = sa.getsockname()[1]
+        sa.close()
+        sb = connect_tls(px.port, "b.test", cb)
+        t.check("b.test: the client verified b's ECDSA certificate",
+                sb.getpeercert(True) == der(cb))
+        t.check("b.test: no ALPN without alpn=",
+                sb.selected_alpn_protocol() is None)
+        got = exchange(sb, b"hello b\n")
+        t.check("b.test: a line comes back byte-exact", got == b"hello b\n",
+                repr(got))
+        bport = sb.getsockname()[1]
+        sb.close()
+        wait_for(lambda: len(ua.headers) == 1 and len(ub.headers) == 1)
+        h = ua.headers[0] if ua.headers else {}
+        tl = h.get("tlvs", {})
+        ssl_tlv = tl.get(PP2_TYPE_SSL, b"")
+        sub = tlvs(ssl_tlv[5:]) if len(ssl_tlv) >= 5 else {}
+        t.check("a: PROXY v2 from the client's address",
+                h.get("cmd") == 0x21 and h.get("fam") == 0x11 and
+                h.get("src") == ("127.0.0.1", cport), repr(h))
+        t.check("a: PP2_TYPE_AUTHORITY is the SNI",
+                tl.get(PP2_TYPE_AUTHORITY) == b"a.test", repr(tl))
+        t.check("a: PP2_TYPE_SSL: client SSL flag, verify non-zero",
+                ssl_tlv[:1] == bytes([PP2_CLIENT_SSL]) and
+                struct.unpack("!I", ssl_tlv[1:5])[0] != 0, repr(ssl_tlv))
+        t.check("a: SSL version and cipher sub-TLVs as negotiated",
+                sub.get(PP2_SUBTYPE_SSL_VERSION) == version.encode() and
+                sub.get(PP2_SUBTYPE_SSL_CIPHER) == cipher.encode(),
+                "%r vs %s %s" % (sub, version, cipher))
+        t.check("b: PROXY v1 line",
+                ub.headers[:1] == [b"PROXY TCP4 127.0.0.1 127.0.0.1 %d %d\r\n"
+                                   % (bport, px.port)], repr(ub.headers))
+        wait_for(lambda: len(routed_lines(px)) == 2)
+        lines = routed_lines(px)
+        t.check("both logged ok, plaintext byte counts",
+                [d.get("verdict") for d in lines] == [b"ok", b"ok"] and
+                lines[0].get("bytes_up") == b"%d" % (8 + len(big)),
+                repr(lines))
+    finally:
+        px.cleanup()
+        ua.close()
+        ub.close()
+
+
+def client_half_close(port, cafile):
+    """Sends a line and close_notify (through a MemoryBIO, so the socket
+    stays open for reading), then reads to the end: the upstream's echo
+    and its 'eof after' line arrive after the close_notify."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=20)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = client_ctx(cafile).wrap_bio(inc, out, server_hostname="a.test")
+
+    def pump(call):
+        while True:
+            try:
+                r = call()
+            except ssl.SSLWantReadError:
+                raw.sendall(out.read())
+                d = raw.recv(65536)
+                if not d:
+                    inc.write_eof()
+                else:
+                    inc.write(d)
+                continue
+            raw.sendall(out.read())
+            return r
+    pump(obj.do_handshake)
+    pump(lambda: obj.write(b"last words\n"))
+    try:
+        obj.unwrap()  # sends close_notify, then wants the peer's
+    except ssl.SSLWantReadError:
+        pass
+    raw.sendall(out.read())
+    got = b""
+    while True:
+        try:
+            d = pump(lambda: obj.read(65536))
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            break
+        if not d:
+            break
+        got += d
+    raw.close()
+    return got
+
+
+def half_close_case(binary, t, certs):
+    ca, ka = certs["a"]
+    up = LineServer(0)
+    fin = FinFirstServer()
+    conf = ("listen 127.0.0.1:{port}\n"
+            "upstream a 127.0.0.1:%d terminate cert=%s key=%s\n"
+            "upstream f 127.0.0.1:%d terminate cert=%s key=%s "
+            "proxy_protocol v1\n"
+            "route a.test a\nroute f.a.test f\n") % (up.port, ca, ka,
+                                                      fin.port, ca, ka)
+    px = Proxy(binary, conf=conf)
+    try:
+        got = client_half_close(px.port, ca)
+        t.check("client close_notify -> upstream EOF, answer still arrives",
+                got == b"last words\neof after 11\n", repr(got))
+        # The upstream's FIN comes as close_notify; the client still sends.
+        raw = socket.create_connection(("127.0.0.1", px.port), timeout=20)
+        ctx = ssl.create_default_context(cafile=ca)
+        ctx.check_hostname = False
+        s = ctx.wrap_socket(raw, server_hostname="f.a.test",
+                            suppress_ragged_eofs=False)
+        data, how = b"", "eof"
+        try:
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                data += d
+        except ssl.SSLError as e:
+            how = repr(e)
+        t.check("upstream FIN -> clean close_notify at the client",
+                data == b"bye\n" and how == "eof", "%r %s" % (data, how))
+        s.sendall(b"after the fin\n")
+        s.shutdown(socket.SHUT_WR)  # a FIN without close_notify: passed on
+        ok = wait_for(lambda: fin.got == [b"after the fin\n"])
+        t.check("the client can still send after the upstream's FIN", ok,
+                repr(fin.got))
+        s.close()
+        wait_for(lambda: len(routed_lines(px)) == 2)
+        t.check("both half-closed connections end ok",
+                [d.get("verdict") for d in routed_lines(px)] == [b"ok"] * 2,
+                repr(routed_lines(px)))
+    finally:
+        px.cleanup()
+        up.close()
+        fin.srv.close()
+
+
+def handshake_timeout_case(binary, t, certs):
+    ca, ka = certs["a"]
+    up = LineServer(0)
+    conf = ("listen 127.0.0.1:{port}\nhello_timeout 500ms\n"
+            "upstream a 127.0.0.1:%d terminate cert=%s key=%s\n"
+            "route a.test a\n") % (up.port, ca, ka)
+    px = Proxy(binary, conf=conf)
+    try:
+        c = socket.create_connection(("127.0.0.1", px.port), timeout=10)
+        c.sendall(client_hello(b"a.test"))  # and never finishes
+        ok = wait_for(lambda: [d.get("verdict") for d in routed_lines(px)]
+                      == [b"tls_handshake_timeout"], 5)
+        t.check("stalled handshake: verdict=tls_handshake_timeout", ok,
+                repr(routed_lines(px)))
+        c.close()
+    finally:
+        px.cleanup()
+        up.close()
+
+
+def config_case(binary, t, tmp, certs):
+    ca, ka = certs["a"]
+    a2, k2 = certs["a2"]
+    up = LineServer(0)
+    missing = os.path.join(tmp, "missing.crt")
+    bad = ("listen 127.0.0.1:{port}\n# a comment\n"
+           "upstream a 127.0.0.1:%d terminate cert=%s key=%s\n"
+           "route a.test a\n") % (up.port, missing, ka)
+    px = Proxy(binary, conf=bad, wait=False)
+    try:
+        rc = px.p.wait(20)
+        err = px.stderr_text()
+        t.check("missing certificate: exit 2 with FILE:LINE",
+                rc == 2 and "%s:3: upstream a: certificate %s" %
+                (px.conf, missing) in err, "%s %s" % (rc, err))
+    finally:
+        px.cleanup()
+    good = ("listen 127.0.0.1:{port}\n"
+            "upstream a 127.0.0.1:%d terminate cert=%s key=%s\n"
+            "route a.test a\n") % (up.port, ca, ka)
+    px = Proxy(binary, conf=good)
+    try:
+        s = connect_tls(px.port, "a.test", ca)
+        t.check("before reload: certificate 1", s.getpeercert(True) == der(ca))
+        s.close()
+        with open(px.conf, "w") as f:
+            f.write(good.replace(ca, a2).replace(ka, k2)
+                    .replace("{port}", str(px.port)))
+        px.signal(signal.SIGHUP)
+        wait_for(lambda: "configuration reloaded" in px.stderr_text())
+        s = connect_tls(px.port, "a.test", a2)
+        t.check("after reload: certificate 2", s.getpeercert(True) == der(a2))
+        s.close()
+        with open(px.conf, "w") as f:
+            f.write(good.replace(ca, missing).replace("{port}", str(px.port)))
+        px.signal(signal.SIGHUP)
+        ok = wait_for(lambda: "keeping the running" in px.stderr_text())
+        s = connect_tls(px.port, "a.test", a2)
+        t.check("reload with a missing certificate keeps certificate 2",
+                ok and s.getpeercert(True) == der(a2) and
+                ":2: upstream a: certificate %s" % missing in
+                px.stderr_text(), px.stderr_text()[-800:])
+        s.close()
+    finally:
+        px.cleanup()
+        up.close()
+
+
+def main(binary):
+    if not shutil.which("openssl"):
+        log("SKIP: openssl (certificates) not found")
+        return SKIP
+    tmp = tempfile.mkdtemp(prefix="sniroute-term.")
+    t = Checks()
+    try:
+        certs = {"a": make_cert(tmp, "a.test", "rsa"),
+                 "a2": make_cert(tmp, "a.test", "ec"),
+                 "b": make_cert(tmp, "b.test", "ec")}
+        two_names_case(binary, t, certs)
+        half_close_case(binary, t, certs)
+        handshake_timeout_case(binary, t, certs)
+        config_case(binary, t, tmp, certs)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return t.rc()
+
+
+if __name__ == "__main__":
+    main_wrapper(main)
