@@ -48,6 +48,7 @@
 #endif
 
 #define BATCHES 31
+#define MAX_SET 3 /* functions measure_set interleaves */
 #define MIN_BATCH_NS 200000u
 #define N_INITIALS 4
 #define MAX_DGRAM 1500
@@ -142,30 +143,53 @@ static int prepare(initial *x) {
   return 0;
 }
 
-/* Median ns per call of fn over BATCHES batches of at least MIN_BATCH_NS. */
 typedef int (*work_fn)(const initial *x);
 
-static double measure(work_fn fn, const initial *x) {
-  unsigned reps = 1;
-  for (;;) {
-    uint64_t t0 = now_ns();
-    for (unsigned i = 0; i < reps; i++) fn(x);
-    if (now_ns() - t0 >= MIN_BATCH_NS) break;
-    reps *= 2;
-  }
-  double v[BATCHES];
-  for (int b = 0; b < BATCHES; b++) {
-    uint64_t t0 = now_ns();
-    for (unsigned i = 0; i < reps; i++) fn(x);
-    v[b] = (double)(now_ns() - t0) / reps;
-  }
-  for (int i = 1; i < BATCHES; i++)
+static void sort_doubles(double *v, int n) {
+  for (int i = 1; i < n; i++)
     for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
       double t = v[j];
       v[j] = v[j - 1];
       v[j - 1] = t;
     }
-  return v[BATCHES / 2];
+}
+
+/* Calls per batch so that one batch of fn takes at least MIN_BATCH_NS. */
+static unsigned calibrate(work_fn fn, const initial *x) {
+  unsigned reps = 1;
+  for (;;) {
+    uint64_t t0 = now_ns();
+    for (unsigned i = 0; i < reps; i++) fn(x);
+    if (now_ns() - t0 >= MIN_BATCH_NS) return reps;
+    reps *= 2;
+  }
+}
+
+/* Median ns per call of each of fns[0..n) over BATCHES batches, the
+ * functions taking turns batch by batch: on a loaded machine the figures
+ * that get divided by each other (initial and openssl) then see the same
+ * load, instead of whatever load came and went between two separate runs
+ * of batches. */
+static void measure_set(const work_fn *fns, int n, const initial *x, double *out) {
+  unsigned reps[MAX_SET];
+  double v[MAX_SET][BATCHES];
+  for (int f = 0; f < n; f++) reps[f] = calibrate(fns[f], x);
+  for (int b = 0; b < BATCHES; b++)
+    for (int f = 0; f < n; f++) {
+      uint64_t t0 = now_ns();
+      for (unsigned i = 0; i < reps[f]; i++) fns[f](x);
+      v[f][b] = (double)(now_ns() - t0) / reps[f];
+    }
+  for (int f = 0; f < n; f++) {
+    sort_doubles(v[f], BATCHES);
+    out[f] = v[f][BATCHES / 2];
+  }
+}
+
+static double measure(work_fn fn, const initial *x) {
+  double r;
+  measure_set(&fn, 1, x, &r);
+  return r;
 }
 
 static int w_derive(const initial *x) {
@@ -274,12 +298,7 @@ static int evp_setup(const initial *x) {
 }
 
 static double median(double *v, int n) {
-  for (int i = 1; i < n; i++)
-    for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
-      double t = v[j];
-      v[j] = v[j - 1];
-      v[j - 1] = t;
-    }
+  sort_doubles(v, n);
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
@@ -326,8 +345,11 @@ static void run(const char *label, double *initial_med, double *conn_ns) {
     x->decrypt = measure(w_decrypt, x);
     x->full = measure(w_full, x);
     snapshot(x);
-    x->initial = measure(w_primed, x) - measure(w_restore, x);
-    x->openssl = measure(w_openssl, x);
+    static const work_fn trio[MAX_SET] = {w_primed, w_restore, w_openssl};
+    double t[MAX_SET];
+    measure_set(trio, MAX_SET, x, t);
+    x->initial = t[0] - t[1];
+    x->openssl = t[2];
     in[i] = x->initial;
     os[i] = x->openssl;
     printf("%-22s %5zu %9.1f %7.1f %9.1f %8.1f %9.1f %10.1f %8.2f\n", x->name, x->len,

@@ -78,6 +78,9 @@ typedef struct sni_sha256_ctx {
   uint8_t buf[SNI_SHA256_BLOCK];
 } sni_sha256_ctx;
 
+/* Blocks go through the x86 SHA extensions when sni_crypto_impl() answers
+ * SNI_CRYPTO_ACCEL and the CPU has them (JA4 hashes per hello), else
+ * through the portable code; both give the same digests. */
 void sni_sha256_init(sni_sha256_ctx *c);
 void sni_sha256_update(sni_sha256_ctx *c, const void *data, size_t len);
 /* Writes the digest; the context must be re-initialised before reuse. */
@@ -142,14 +145,18 @@ void sni_aes128_encrypt(const sni_aes128 *a, const uint8_t in[SNI_AES_BLOCK],
 #define SNI_GCM_TAG_LEN 16
 /* SP 800-38D 5.2.1.1: plaintext at most 2^39 - 256 bits. */
 #define SNI_GCM_MAX_LEN ((((uint64_t)1) << 36) - 32)
-#define SNI_GCM_HPOW 4 /* H^1..H^4: the accelerated GHASH folds 4 blocks */
+#define SNI_GCM_HPOW 8 /* H^1..H^8: the fused decryption folds 8 blocks */
 
 typedef struct sni_aes128_gcm {
   sni_aes128 aes;
   /* Portable GHASH: i*H for every 4-bit i (Shoup's table), as big-endian
-   * halves.  Accelerated GHASH: H^1..H^4, byte-reversed, in hpow. */
-  uint64_t htab[16][2];
-  _Alignas(16) uint8_t hpow[SNI_GCM_HPOW][SNI_AES_BLOCK];
+   * halves.  Accelerated GHASH: H^1..H^8, byte-reversed, in hpow.  A
+   * context uses one of them (aes.impl, fixed at init), so they share
+   * storage: the QUIC reader keeps two contexts inside sni_quic. */
+  union {
+    uint64_t htab[16][2];
+    _Alignas(16) uint8_t hpow[SNI_GCM_HPOW][SNI_AES_BLOCK];
+  };
 } sni_aes128_gcm;
 
 void sni_aes128_gcm_init(sni_aes128_gcm *g, const uint8_t key[SNI_AES128_KEY_LEN]);
@@ -159,11 +166,15 @@ int sni_aes128_gcm_encrypt(const sni_aes128_gcm *g,
                            const uint8_t nonce[SNI_GCM_NONCE_LEN], const uint8_t *aad,
                            size_t aad_len, const uint8_t *in, size_t len, uint8_t *out,
                            uint8_t tag[SNI_GCM_TAG_LEN]);
-/* Verifies the tag first (constant-time compare), then decrypts: 0 with the
- * plaintext in out; SNI_EPROTO when the tag does not match (a forged,
- * corrupted or wrongly keyed packet), and then out is left untouched, so
- * an in-place caller still has its ciphertext; SNI_EINVAL for a length
- * over SNI_GCM_MAX_LEN.  out may equal in. */
+/* 0 with the plaintext in out; SNI_EPROTO when the tag does not match (a
+ * forged, corrupted or wrongly keyed packet; constant-time compare);
+ * SNI_EINVAL for a length over SNI_GCM_MAX_LEN (nothing written).
+ * On SNI_EPROTO out is unspecified: the accelerated code decrypts in the
+ * same pass that computes the tag, so out may hold unauthenticated
+ * plaintext, which the caller must not use (treat it as garbage).  out may
+ * equal in (not partially overlap), but then a failed call has destroyed
+ * the ciphertext: a caller that wants to try another key afterwards must
+ * decrypt out of place. */
 int sni_aes128_gcm_decrypt(const sni_aes128_gcm *g,
                            const uint8_t nonce[SNI_GCM_NONCE_LEN], const uint8_t *aad,
                            size_t aad_len, const uint8_t *in, size_t len,

@@ -1,10 +1,14 @@
 /* AES-128-GCM (NIST SP 800-38D) for 96-bit nonces: CTR encryption and
  * the GHASH authenticator, portable and with AES-NI + PCLMULQDQ.
  *
- * Decryption verifies the whole tag before writing any plaintext, so a
- * packet that fails (a trial decryption with the wrong connection ID's
- * keys, a corrupted datagram) leaves an in-place buffer as it was.  That
- * costs a second pass over the data, which stays in L1 for a datagram.
+ * The accelerated decryption is one pass: each step runs eight counter
+ * blocks through AES while GHASH absorbs the same eight ciphertext blocks
+ * (independent work, so the core overlaps the AESENC and PCLMULQDQ
+ * latencies), and writes the plaintext before the tag is known.  So a
+ * packet that fails authentication leaves unauthenticated plaintext in
+ * out, and an in-place caller loses its ciphertext; crypto.h states that
+ * contract.  The portable decryption stays two passes (tag, then CTR):
+ * its cost is the table lookups, which fusing would not reduce.
  *
  * Portable GHASH uses Shoup's 4-bit tables: lookups indexed by H-derived
  * entries and data, so not constant-time; see crypto.h for why that is
@@ -19,7 +23,9 @@
 
 #define GCM_J0_COUNTER 1u /* SP 800-38D 7.1: J0 = IV || 0^31 || 1 */
 #define GCM_CTR_OFFSET SNI_GCM_NONCE_LEN
-#define GCM_PAR 4 /* blocks per step of the accelerated loops */
+#define GCM_PAR 4 /* blocks per step of the accelerated GHASH and CTR loops */
+#define GCM_WIDE 8 /* blocks per step of the fused decryption */
+_Static_assert(GCM_WIDE <= SNI_GCM_HPOW, "the fused step needs H^1..H^GCM_WIDE");
 
 /* GCM's field is GF(2^128) mod x^128 + x^7 + x^2 + x + 1 with bit 0 the
  * most significant bit of byte 0 (SP 800-38D 6.3).  Multiplying by x is
@@ -231,28 +237,33 @@ SNI_X86_TARGET static void ghash_powers_ni(uint8_t hpow[SNI_GCM_HPOW][SNI_AES_BL
   }
 }
 
-/* Four blocks per reduction: y' = (y + X1).H^4 + X2.H^3 + X3.H^2 + X4.H,
- * which is what four single steps compute, by distributivity. */
+/* Up to GCM_WIDE blocks per reduction: for n blocks, y' = (y + X1).H^n +
+ * X2.H^(n-1) + ... + Xn.H, which is what n single steps compute, by
+ * distributivity; the last partial block is zero-padded (SP 800-38D 7.1).
+ * So a short message (AAD, the tail after the fused steps) costs one
+ * reduction, not one per block. */
 SNI_X86_TARGET static __m128i ghash_ni(const sni_aes128_gcm *g, __m128i y,
                                        const uint8_t *p, size_t len) {
   const __m128i *hp = (const __m128i *)(const void *)g->hpow;
-  __m128i h1 = _mm_load_si128(hp);
-  for (; len >= GCM_PAR * SNI_AES_BLOCK;
-       p += GCM_PAR * SNI_AES_BLOCK, len -= GCM_PAR * SNI_AES_BLOCK) {
-    clmul_acc acc = {_mm_setzero_si128(), _mm_setzero_si128(), _mm_setzero_si128()};
-    clmul_add(&acc, _mm_xor_si128(y, load_rev(p)), _mm_load_si128(hp + 3));
-    clmul_add(&acc, load_rev(p + 16), _mm_load_si128(hp + 2));
-    clmul_add(&acc, load_rev(p + 32), _mm_load_si128(hp + 1));
-    clmul_add(&acc, load_rev(p + 48), h1);
-    y = ghash_reduce(&acc);
-  }
   while (len) {
-    uint8_t blk[SNI_AES_BLOCK] = {0};
-    size_t n = len < SNI_AES_BLOCK ? len : SNI_AES_BLOCK;
-    memcpy(blk, p, n);
-    y = gf_mul_ni(_mm_xor_si128(y, load_rev(blk)), h1);
-    p += n;
-    len -= n;
+    size_t blocks = (len + SNI_AES_BLOCK - 1) / SNI_AES_BLOCK;
+    size_t n = blocks < GCM_WIDE ? blocks : GCM_WIDE;
+    clmul_acc acc = {_mm_setzero_si128(), _mm_setzero_si128(), _mm_setzero_si128()};
+    for (size_t j = 0; j < n; j++, p += SNI_AES_BLOCK) {
+      __m128i x;
+      if (len >= SNI_AES_BLOCK) {
+        x = load_rev(p);
+        len -= SNI_AES_BLOCK;
+      } else {
+        uint8_t blk[SNI_AES_BLOCK] = {0};
+        memcpy(blk, p, len);
+        x = load_rev(blk);
+        len = 0;
+      }
+      if (j == 0) x = _mm_xor_si128(x, y);
+      clmul_add(&acc, x, _mm_load_si128(hp + (n - 1 - j)));
+    }
+    y = ghash_reduce(&acc);
   }
   return y;
 }
@@ -301,14 +312,17 @@ SNI_X86_TARGET static inline void xor_store(uint8_t *out, const uint8_t *in, __m
   _mm_storeu_si128((__m128i *)(void *)out, _mm_xor_si128(v, ks));
 }
 
-SNI_X86_TARGET static void ctr_ni(const sni_aes128 *a,
-                                  const uint8_t nonce[SNI_GCM_NONCE_LEN],
-                                  const uint8_t *in, size_t len, uint8_t *out) {
-  const __m128i *k = (const __m128i *)(const void *)a->rk;
+/* The counter block with a zero counter field: ctr_first_round inserts. */
+SNI_X86_TARGET static inline __m128i ctr_base(const uint8_t nonce[SNI_GCM_NONCE_LEN]) {
   uint8_t base[SNI_AES_BLOCK] = {0};
   memcpy(base, nonce, SNI_GCM_NONCE_LEN);
-  const __m128i b = _mm_loadu_si128((const __m128i *)(const void *)base);
-  uint32_t ctr = GCM_J0_COUNTER + 1;
+  return _mm_loadu_si128((const __m128i *)(const void *)base);
+}
+
+/* GCTR from counter ctr (J0 + 1 for a whole message). */
+SNI_X86_TARGET static void ctr_ni(const sni_aes128 *a, __m128i b, uint32_t ctr,
+                                  const uint8_t *in, size_t len, uint8_t *out) {
+  const __m128i *k = (const __m128i *)(const void *)a->rk;
   __m128i x[GCM_PAR];
   for (; len >= GCM_PAR * SNI_AES_BLOCK; ctr += GCM_PAR) {
     ctr4_ni(k, b, ctr, x);
@@ -328,6 +342,82 @@ SNI_X86_TARGET static void ctr_ni(const sni_aes128 *a,
     _mm_storeu_si128((__m128i *)(void *)(ks + SNI_AES_BLOCK * j), x[j]);
   for (size_t i = 0; i < len; i++) out[i] = (uint8_t)(in[i] ^ ks[i]);
 }
+
+/* One fused step: eight counter blocks through AES and the eight
+ * ciphertext blocks at in into GHASH, y' = (y + C1).H^8 + C2.H^7 + ... +
+ * C8.H, one GHASH block per AES round so that both units stay busy.  All
+ * of in is read before out is written, which keeps out == in correct. */
+SNI_X86_TARGET static __m128i dec8_ni(const __m128i *k, const __m128i *hp, __m128i base,
+                                      uint32_t ctr, __m128i y, const uint8_t *in,
+                                      uint8_t *out) {
+  __m128i b0 = ctr_first_round(base, ctr, k[0]), b1 = ctr_first_round(base, ctr + 1, k[0]);
+  __m128i b2 = ctr_first_round(base, ctr + 2, k[0]),
+          b3 = ctr_first_round(base, ctr + 3, k[0]);
+  __m128i b4 = ctr_first_round(base, ctr + 4, k[0]),
+          b5 = ctr_first_round(base, ctr + 5, k[0]);
+  __m128i b6 = ctr_first_round(base, ctr + 6, k[0]),
+          b7 = ctr_first_round(base, ctr + 7, k[0]);
+  clmul_acc acc = {_mm_setzero_si128(), _mm_setzero_si128(), _mm_setzero_si128()};
+  clmul_add(&acc, _mm_xor_si128(y, load_rev(in)), _mm_load_si128(hp + GCM_WIDE - 1));
+  for (int r = 1; r < SNI_AES128_ROUNDS; r++) {
+    __m128i rk = _mm_load_si128(k + r);
+    b0 = _mm_aesenc_si128(b0, rk);
+    b1 = _mm_aesenc_si128(b1, rk);
+    b2 = _mm_aesenc_si128(b2, rk);
+    b3 = _mm_aesenc_si128(b3, rk);
+    b4 = _mm_aesenc_si128(b4, rk);
+    b5 = _mm_aesenc_si128(b5, rk);
+    b6 = _mm_aesenc_si128(b6, rk);
+    b7 = _mm_aesenc_si128(b7, rk);
+    if (r < GCM_WIDE) {
+      clmul_add(&acc, load_rev(in + SNI_AES_BLOCK * r),
+                _mm_load_si128(hp + GCM_WIDE - 1 - r));
+      /* Keeps the sums here: GCC otherwise sinks every XOR to the end,
+       * keeping all 32 products alive and spilling them to the stack. */
+      __asm__("" : "+x"(acc.lo), "+x"(acc.mid), "+x"(acc.hi));
+    }
+  }
+  __m128i last = _mm_load_si128(k + SNI_AES128_ROUNDS);
+  xor_store(out, in, _mm_aesenclast_si128(b0, last));
+  xor_store(out + SNI_AES_BLOCK, in + SNI_AES_BLOCK, _mm_aesenclast_si128(b1, last));
+  xor_store(out + 2 * SNI_AES_BLOCK, in + 2 * SNI_AES_BLOCK, _mm_aesenclast_si128(b2, last));
+  xor_store(out + 3 * SNI_AES_BLOCK, in + 3 * SNI_AES_BLOCK, _mm_aesenclast_si128(b3, last));
+  xor_store(out + 4 * SNI_AES_BLOCK, in + 4 * SNI_AES_BLOCK, _mm_aesenclast_si128(b4, last));
+  xor_store(out + 5 * SNI_AES_BLOCK, in + 5 * SNI_AES_BLOCK, _mm_aesenclast_si128(b5, last));
+  xor_store(out + 6 * SNI_AES_BLOCK, in + 6 * SNI_AES_BLOCK, _mm_aesenclast_si128(b6, last));
+  xor_store(out + 7 * SNI_AES_BLOCK, in + 7 * SNI_AES_BLOCK, _mm_aesenclast_si128(b7, last));
+  return ghash_reduce(&acc);
+}
+
+/* One pass over the ciphertext: GHASH of the AAD, fused steps, then the
+ * tail (under eight blocks) hashed before it is decrypted, so that an
+ * in-place tail is still ciphertext when GHASH reads it.  Writes S, the
+ * GHASH of SP 800-38D 7.2 step 5; the caller forms and compares the tag. */
+SNI_X86_TARGET static void gcm_decrypt_ni(const sni_aes128_gcm *g,
+                                          const uint8_t nonce[SNI_GCM_NONCE_LEN],
+                                          const uint8_t *aad, size_t aad_len,
+                                          const uint8_t *in, size_t len, uint8_t *out,
+                                          uint8_t s[SNI_AES_BLOCK]) {
+  const __m128i *k = (const __m128i *)(const void *)g->aes.rk;
+  const __m128i *hp = (const __m128i *)(const void *)g->hpow;
+  const __m128i base = ctr_base(nonce);
+  uint32_t ctr = GCM_J0_COUNTER + 1;
+  size_t left = len;
+  __m128i y = ghash_ni(g, _mm_setzero_si128(), aad, aad_len);
+  for (; left >= GCM_WIDE * SNI_AES_BLOCK; left -= GCM_WIDE * SNI_AES_BLOCK) {
+    y = dec8_ni(k, hp, base, ctr, y, in, out);
+    ctr += GCM_WIDE;
+    in += GCM_WIDE * SNI_AES_BLOCK;
+    out += GCM_WIDE * SNI_AES_BLOCK;
+  }
+  y = ghash_ni(g, y, in, left);
+  ctr_ni(&g->aes, base, ctr, in, left, out);
+  uint8_t lens[SNI_AES_BLOCK];
+  wr64be(lens, (uint64_t)aad_len * 8);
+  wr64be(lens + 8, (uint64_t)len * 8);
+  y = ghash_ni(g, y, lens, sizeof lens);
+  _mm_storeu_si128((__m128i *)(void *)s, bswap128(y));
+}
 #endif
 
 /* ---- GCM --------------------------------------------------------------- */
@@ -338,7 +428,6 @@ void sni_aes128_gcm_init(sni_aes128_gcm *g, const uint8_t key[SNI_AES128_KEY_LEN
   sni_aes128_init(&g->aes, key);
   sni_aes128_encrypt(&g->aes, zero, h); /* H = E_K(0^128) */
   memset(g->htab, 0, sizeof g->htab);
-  memset(g->hpow, 0, sizeof g->hpow);
 #if defined(SNI_CRYPTO_X86)
   if (g->aes.impl == SNI_CRYPTO_ACCEL) {
     ghash_powers_ni(g->hpow, h);
@@ -363,22 +452,19 @@ static void gctr(const sni_aes128_gcm *g, const uint8_t nonce[SNI_GCM_NONCE_LEN]
                  const uint8_t *in, size_t len, uint8_t *out) {
 #if defined(SNI_CRYPTO_X86)
   if (g->aes.impl == SNI_CRYPTO_ACCEL) {
-    ctr_ni(&g->aes, nonce, in, len, out);
+    ctr_ni(&g->aes, ctr_base(nonce), GCM_J0_COUNTER + 1, in, len, out);
     return;
   }
 #endif
   ctr_c(&g->aes, nonce, in, len, out);
 }
 
-/* T = E_K(J0) XOR GHASH(A, C) (SP 800-38D 7.1 steps 5-6). */
-static void gcm_tag(const sni_aes128_gcm *g, const uint8_t nonce[SNI_GCM_NONCE_LEN],
-                    const uint8_t *aad, size_t aad_len, const uint8_t *c, size_t len,
-                    uint8_t tag[SNI_GCM_TAG_LEN]) {
-  uint8_t j0[SNI_AES_BLOCK], ekj0[SNI_AES_BLOCK], s[SNI_AES_BLOCK];
+/* E_K(J0) (SP 800-38D 7.1 step 6): XORed with S it is the tag. */
+static void gcm_ekj0(const sni_aes128_gcm *g, const uint8_t nonce[SNI_GCM_NONCE_LEN],
+                     uint8_t ekj0[SNI_AES_BLOCK]) {
+  uint8_t j0[SNI_AES_BLOCK];
   ctr_block(j0, nonce, GCM_J0_COUNTER);
   sni_aes128_encrypt(&g->aes, j0, ekj0);
-  ghash_all(g, aad, aad_len, c, len, s);
-  for (int i = 0; i < SNI_GCM_TAG_LEN; i++) tag[i] = (uint8_t)(ekj0[i] ^ s[i]);
 }
 
 int sni_aes128_gcm_encrypt(const sni_aes128_gcm *g,
@@ -387,8 +473,11 @@ int sni_aes128_gcm_encrypt(const sni_aes128_gcm *g,
                            uint8_t tag[SNI_GCM_TAG_LEN]) {
   if ((uint64_t)len > SNI_GCM_MAX_LEN || (uint64_t)aad_len > SNI_GCM_MAX_LEN)
     return SNI_EINVAL;
+  uint8_t ekj0[SNI_AES_BLOCK], s[SNI_AES_BLOCK];
   gctr(g, nonce, in, len, out);
-  gcm_tag(g, nonce, aad, aad_len, out, len, tag);
+  gcm_ekj0(g, nonce, ekj0);
+  ghash_all(g, aad, aad_len, out, len, s);
+  for (int i = 0; i < SNI_GCM_TAG_LEN; i++) tag[i] = (uint8_t)(ekj0[i] ^ s[i]);
   return 0;
 }
 
@@ -398,12 +487,23 @@ int sni_aes128_gcm_decrypt(const sni_aes128_gcm *g,
                            const uint8_t tag[SNI_GCM_TAG_LEN], uint8_t *out) {
   if ((uint64_t)len > SNI_GCM_MAX_LEN || (uint64_t)aad_len > SNI_GCM_MAX_LEN)
     return SNI_EINVAL;
-  uint8_t want[SNI_GCM_TAG_LEN];
-  gcm_tag(g, nonce, aad, aad_len, in, len, want);
+  uint8_t ekj0[SNI_AES_BLOCK], s[SNI_AES_BLOCK];
+  gcm_ekj0(g, nonce, ekj0);
+  int fused = 0;
+#if defined(SNI_CRYPTO_X86)
+  if (g->aes.impl == SNI_CRYPTO_ACCEL) {
+    gcm_decrypt_ni(g, nonce, aad, aad_len, in, len, out, s);
+    fused = 1;
+  }
+#endif
+  /* The portable path checks first: a wrong-key trial then costs no CTR
+   * pass (and in any case GHASH must read in before out overwrites it). */
+  if (!fused) ghash_all_c(g, aad, aad_len, in, len, s);
   /* Constant-time: the time must not say how many tag bytes were right. */
   unsigned diff = 0;
-  for (int i = 0; i < SNI_GCM_TAG_LEN; i++) diff |= (unsigned)(want[i] ^ tag[i]);
+  for (int i = 0; i < SNI_GCM_TAG_LEN; i++)
+    diff |= (unsigned)(ekj0[i] ^ s[i] ^ tag[i]);
   if (diff) return SNI_EPROTO;
-  gctr(g, nonce, in, len, out);
+  if (!fused) ctr_c(&g->aes, nonce, in, len, out);
   return 0;
 }

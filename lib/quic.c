@@ -235,6 +235,14 @@ static int try_keys(const quic_impl *q, const quic_keyset *ks, const quic_pkt *k
   uint64_t pn = decode_pn(expected, trunc, (unsigned)(8u * pn_len));
   sni_quic_nonce(ks->iv, pn, nonce);
   const uint8_t *ct = k->p + aad_len;
+  /* Out of place on purpose: ct lies in the caller's const datagram and
+   * the plaintext goes to scratch, the tail of q->buf above every held
+   * stream byte (initial_packet checks need <= cap - held).  A failed
+   * decryption leaves garbage only there (sni_aes128_gcm_decrypt writes
+   * before it knows the tag), which nothing reads: out is filled only on
+   * success, and authenticate's second try with the packet's own DCID
+   * keys rewrites scratch from the intact ciphertext.  Decrypting in place
+   * would break that second try. */
   if (sni_aes128_gcm_decrypt(&ks->gcm, nonce, scratch, aad_len, ct, ct_len,
                              ct + ct_len, scratch + aad_len) != 0)
     return SNI_EAUTH;

@@ -16,7 +16,11 @@ typedef struct {
   size_t len;
 } quic_label;
 
-#define QUIC_LABEL(str) {str, sizeof str - 1}
+#define QUIC_LABEL_MAX 16 /* expand_keyed's buffer; QUIC_LABEL checks */
+/* A label over QUIC_LABEL_MAX makes the array size negative: a compile
+ * error, not an overflow in expand_keyed. */
+#define QUIC_LABEL(str) \
+  {str, sizeof str - 1 + 0 * sizeof(char[sizeof str - 1 <= QUIC_LABEL_MAX ? 1 : -1])}
 
 typedef struct {
   uint32_t version;
@@ -51,9 +55,36 @@ int sni_quic_version_supported(uint32_t version) {
   return quic_find_version(version) != NULL;
 }
 
-static int expand(const uint8_t *secret, quic_label l, uint8_t *out, size_t out_len) {
-  return sni_hkdf_expand_label(secret, SNI_QUIC_SECRET_LEN, l.s, l.len, NULL, 0, out,
-                               out_len);
+/* key, iv and hp fit in one HKDF-Expand block, T(1) = HMAC(secret,
+ * HkdfLabel || 0x01) (RFC 5869 2.3), which is what lets expand_keyed skip
+ * the general loop. */
+_Static_assert(SNI_QUIC_KEY_LEN <= SNI_SHA256_LEN && SNI_QUIC_IV_LEN <= SNI_SHA256_LEN &&
+                   SNI_QUIC_HP_LEN <= SNI_SHA256_LEN,
+               "QUIC Initial key material fits one HKDF-Expand block");
+
+#define HKDF_FIRST_BLOCK 0x01
+
+/* HKDF-Expand-Label(secret, label, "", out_len) (RFC 8446 7.1) from an
+ * HMAC context already keyed with the secret: the three expansions of one
+ * side secret share its two key blocks instead of hashing them thrice. */
+static void expand_keyed(const sni_hmac_sha256_ctx *keyed, quic_label l, uint8_t *out,
+                         size_t out_len) {
+  uint8_t info[2 + 1 + SNI_TLS13_LABEL_PREFIX_LEN + QUIC_LABEL_MAX + 1 + 1];
+  size_t n = 0;
+  info[n++] = (uint8_t)(out_len >> 8);
+  info[n++] = (uint8_t)out_len;
+  info[n++] = (uint8_t)(SNI_TLS13_LABEL_PREFIX_LEN + l.len);
+  memcpy(info + n, SNI_TLS13_LABEL_PREFIX, SNI_TLS13_LABEL_PREFIX_LEN);
+  n += SNI_TLS13_LABEL_PREFIX_LEN;
+  memcpy(info + n, l.s, l.len);
+  n += l.len;
+  info[n++] = 0; /* empty context */
+  info[n++] = HKDF_FIRST_BLOCK;
+  sni_hmac_sha256_ctx c = *keyed;
+  uint8_t t[SNI_SHA256_LEN];
+  sni_hmac_sha256_update(&c, info, n);
+  sni_hmac_sha256_final(&c, t);
+  memcpy(out, t, out_len);
 }
 
 int sni_quic_initial_keys_derive(uint32_t version, const uint8_t *dcid, size_t dcid_len,
@@ -64,16 +95,19 @@ int sni_quic_initial_keys_derive(uint32_t version, const uint8_t *dcid, size_t d
     return SNI_EINVAL;
   uint8_t initial[SNI_SHA256_LEN];
   sni_hkdf_extract(v->salt, sizeof v->salt, dcid, dcid_len, initial);
-  /* Every length and label is a constant within the limits, so these
-   * cannot fail; the results are checked anyway, so that a change to the
+  /* Every length and label is a constant within the limits, so this
+   * cannot fail; the result is checked anyway, so that a change to the
    * limits cannot go unnoticed. */
   int rc = sni_hkdf_expand_label(initial, sizeof initial, quic_side_label[side].s,
                                  quic_side_label[side].len, NULL, 0, out->secret,
                                  sizeof out->secret);
-  if (rc == 0) rc = expand(out->secret, v->key, out->key, sizeof out->key);
-  if (rc == 0) rc = expand(out->secret, v->iv, out->iv, sizeof out->iv);
-  if (rc == 0) rc = expand(out->secret, v->hp, out->hp, sizeof out->hp);
-  return rc;
+  if (rc) return rc;
+  sni_hmac_sha256_ctx keyed;
+  sni_hmac_sha256_init(&keyed, out->secret, sizeof out->secret);
+  expand_keyed(&keyed, v->key, out->key, sizeof out->key);
+  expand_keyed(&keyed, v->iv, out->iv, sizeof out->iv);
+  expand_keyed(&keyed, v->hp, out->hp, sizeof out->hp);
+  return 0;
 }
 
 void sni_quic_hp_mask(const sni_aes128 *hp, const uint8_t sample[SNI_QUIC_HP_SAMPLE_LEN],

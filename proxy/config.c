@@ -20,6 +20,10 @@
 #define MAX_TOKENS 64
 #define MAX_WORKERS 256
 #define MAX_CONNECTIONS 10000000u
+#define QUIC_FLOWS_MAX 1000000u
+#define QUIC_HELD_DGRAMS_MAX 64u       /* SNI_QUIC_MAX_PACKETS */
+#define QUIC_HELD_BYTES_MIN 1200u      /* one Initial, RFC 9000 14.1 */
+#define QUIC_HELD_BYTES_MAX (1u << 20)
 #define DURATION_MAX_MS (24u * 60 * 60 * 1000) /* 24 h */
 #define FILE_MAX ((size_t)64 << 20)            /* config and map files */
 #define CMDLINE "command line"
@@ -60,6 +64,7 @@ typedef struct builder {
   routes rt;
   kept *paths;
   origin listen_at[PX_MAX_LISTENERS];
+  origin quic_at[PX_MAX_LISTENERS];
   int sandbox; /* px_cfg_src.sandbox */
   const char *config; /* the --config value in use */
 } builder;
@@ -311,12 +316,22 @@ static int add_trusted(builder *b, px_listener *l, char *list) {
   return 0;
 }
 
+/* 1 when the listen options include `quic` (a UDP listener). */
+static int is_quic(char **tok, int n) {
+  for (int i = 1; i < n; i++)
+    if (strcmp(tok[i], "quic") == 0) return 1;
+  return 0;
+}
+
 static int add_listener(builder *b, char **tok, int n) {
   px_cfg *c = b->cfg;
   if (n < 1) return fail(b, "listen needs ADDR:PORT");
-  if (c->nlisteners == PX_MAX_LISTENERS)
-    return fail(b, "too many listeners (at most %d)", PX_MAX_LISTENERS);
-  px_listener *l = &c->listeners[c->nlisteners];
+  int quic = is_quic(tok, n);
+  int *count = quic ? &c->nquic : &c->nlisteners;
+  if (*count == PX_MAX_LISTENERS)
+    return fail(b, "too many %slisteners (at most %d)", quic ? "quic " : "",
+                PX_MAX_LISTENERS);
+  px_listener *l = quic ? &c->quic[c->nquic] : &c->listeners[c->nlisteners];
   memset(l, 0, sizeof *l);
   size_t tl = strlen(tok[0]);
   if (tl >= sizeof l->text)
@@ -331,9 +346,16 @@ static int add_listener(builder *b, char **tok, int n) {
       l->accept_pp = 1;
     } else if (strncmp(tok[i], "trusted=", 8) == 0) {
       if (add_trusted(b, l, tok[i] + 8) != 0) return -1;
-    } else {
+    } else if (strcmp(tok[i], "quic") != 0) {
       return fail(b, "unknown listen option '%s'", tok[i]);
     }
+  }
+  if (quic && (l->accept_pp || l->ntrusted))
+    return fail(b, "listen %s quic: proxy_protocol does not apply to QUIC",
+                l->text);
+  if (quic) {
+    b->quic_at[c->nquic++] = (origin){b->file, b->line};
+    return 0;
   }
   if (l->accept_pp && l->ntrusted == 0)
     return fail(b, "listen %s proxy_protocol needs trusted=CIDR,... (the "
@@ -463,6 +485,40 @@ static int set_duration(builder *b, const char *k, const char *v, int *rc) {
   return 0;
 }
 
+/* The QUIC flow settings (docs/proxy.md, QUIC); 1 when k is one. */
+static int set_quic(builder *b, const char *k, const char *v, int *rc) {
+  static const struct {
+    const char *key;
+    size_t off;
+    unsigned min, max;
+  } nums[] = {
+      {"quic_max_flows", offsetof(px_cfg, quic_max_flows), 1, QUIC_FLOWS_MAX},
+      {"quic_hello_datagrams", offsetof(px_cfg, quic_hello_datagrams), 1,
+       QUIC_HELD_DGRAMS_MAX},
+      {"quic_hello_bytes", offsetof(px_cfg, quic_hello_bytes),
+       QUIC_HELD_BYTES_MIN, QUIC_HELD_BYTES_MAX}};
+  unsigned u;
+  if (strcmp(k, "quic_idle_timeout") == 0) {
+    /* No "off": a flow has no end but its idle timeout. */
+    *rc = parse_duration(v, &b->cfg->quic_idle_timeout_ms) == 0 &&
+                  b->cfg->quic_idle_timeout_ms
+              ? 0
+              : fail(b, "quic_idle_timeout '%s': 1ms..24h as a whole number "
+                        "with unit ms, s, m or h (none: seconds)", v);
+    return 1;
+  }
+  for (size_t i = 0; i < sizeof nums / sizeof *nums; i++) {
+    if (strcmp(k, nums[i].key) != 0) continue;
+    *rc = 0;
+    if (parse_uint(v, nums[i].max, &u) || u < nums[i].min)
+      *rc = fail(b, "%s '%s': %u..%u", k, v, nums[i].min, nums[i].max);
+    else
+      *(unsigned *)(void *)((char *)b->cfg + nums[i].off) = u;
+    return 1;
+  }
+  return 0;
+}
+
 static int set_global(builder *b, char **tok, int n) {
   px_cfg *c = b->cfg;
   const char *k = tok[0];
@@ -471,6 +527,7 @@ static int set_global(builder *b, char **tok, int n) {
   unsigned u;
   int rc;
   if (set_duration(b, k, v, &rc)) return rc;
+  if (set_quic(b, k, v, &rc)) return rc;
   if (strcmp(k, "workers") == 0) {
     if (parse_uint(v, MAX_WORKERS, &u) || u == 0)
       return fail(b, "workers '%s': 1..%d", v, MAX_WORKERS);
@@ -523,6 +580,10 @@ static px_cfg *cfg_new(void) {
   c->connect_timeout_ms = 5000;
   c->idle_timeout_ms = 600000;
   c->drain_timeout_ms = 10000;
+  c->quic_idle_timeout_ms = 30000;
+  c->quic_max_flows = 16384;
+  c->quic_hello_datagrams = 16;
+  c->quic_hello_bytes = 32768;
   c->use_splice = 1;
   snprintf(c->log_target, sizeof c->log_target, "stderr");
   return c;
@@ -647,7 +708,8 @@ const char *const px_directives[] = {
     "map",             "workers",       "max_connections", "hello_timeout",
     "connect_timeout", "idle_timeout",  "drain_timeout", "log",
     "splice",          "user",          "group",         "pid_file",
-    "metrics",         "log_format",    NULL};
+    "metrics",         "log_format",    "quic_idle_timeout",
+    "quic_max_flows",  "quic_hello_datagrams", "quic_hello_bytes", NULL};
 
 static int known_directive(const char *k) {
   for (int i = 0; px_directives[i]; i++)
@@ -786,6 +848,14 @@ static int apply_option(builder *b, const char *a, const char *v) {
     free(copy);
     return rc;
   }
+  if (strcmp(a, "--quic") == 0) {
+    char *tok[2] = {malloc(strlen(v) + 1), (char *)(uintptr_t)"quic"};
+    if (!tok[0]) return fail(b, "out of memory");
+    memcpy(tok[0], v, strlen(v) + 1);
+    int rc = add_listener(b, tok, 2);
+    free(tok[0]);
+    return rc;
+  }
   if (strcmp(a, "--route") == 0) {
     const char *eq = strchr(v, '=');
     if (!eq) return fail(b, "--route PATTERN=TARGET[ alpn=...]");
@@ -825,22 +895,32 @@ static void builder_free(builder *b) {
 
 /* The listeners are open sockets of the running process: a reload may
  * change their options, not their addresses. */
-static int same_listeners(builder *b, const px_cfg *old) {
-  const px_cfg *c = b->cfg;
-  for (int i = 0; i < c->nlisteners || i < old->nlisteners; i++) {
-    const px_listener *n = i < c->nlisteners ? &c->listeners[i] : NULL;
-    const px_listener *o = i < old->nlisteners ? &old->listeners[i] : NULL;
+static int same_addrs(builder *b, const px_listener *ln, int nn,
+                      const px_listener *lo, int no, const origin *at) {
+  for (int i = 0; i < nn || i < no; i++) {
+    const px_listener *n = i < nn ? &ln[i] : NULL;
+    const px_listener *o = i < no ? &lo[i] : NULL;
     if (n && o && n->addr.len == o->addr.len &&
         memcmp(&n->addr.ss, &o->addr.ss, n->addr.len) == 0)
       continue;
     if (n) {
-      b->file = b->listen_at[i].file;
-      b->line = b->listen_at[i].line;
+      b->file = at[i].file;
+      b->line = at[i].line;
     }
     return fail(b, "listen %s: the listen addresses cannot change on reload "
                    "(restart to change them)", n ? n->text : o->text);
   }
   return 0;
+}
+
+static int same_listeners(builder *b, const px_cfg *old) {
+  const px_cfg *c = b->cfg;
+  return same_addrs(b, c->listeners, c->nlisteners, old->listeners,
+                    old->nlisteners, b->listen_at) ||
+                 same_addrs(b, c->quic, c->nquic, old->quic, old->nquic,
+                            b->quic_at)
+             ? -1
+             : 0;
 }
 
 /* Builds from a file (text given, or read from config) and the options. */
@@ -880,7 +960,7 @@ static px_cfg *build(const px_cfg_src *src, const px_cfg *old) {
   if (rc == 0) rc = apply_options(&b, src->argc, src->argv);
   b.file = config ? config : CMDLINE;
   b.line = 0;
-  if (rc == 0 && c->nlisteners == 0)
+  if (rc == 0 && c->nlisteners == 0 && c->nquic == 0)
     rc = fail(&b, "no listener (--listen ADDR:PORT or 'listen' in the "
                   "config; --help)");
   if (rc == 0) rc = load_routes(&b);

@@ -49,6 +49,12 @@ typedef struct px_cfg {
   int log_format;       /* PX_LOG_KV or PX_LOG_JSON (log.h) */
   px_listener listeners[PX_MAX_LISTENERS];
   int nlisteners;
+  /* `listen ADDR:PORT quic`: UDP listeners (quic.h), routed by the same
+   * router as the TCP ones; flow settings (docs/proxy.md, QUIC). */
+  px_listener quic[PX_MAX_LISTENERS];
+  int nquic;
+  unsigned quic_idle_timeout_ms, quic_max_flows;
+  unsigned quic_hello_datagrams, quic_hello_bytes; /* held per new flow */
   px_upstream **ups; /* each allocated alone: routes point at them */
   int nups;
   sni_router *router;

@@ -25,7 +25,11 @@ const char *const px_counter_names[PXC_COUNT] = {
     "routed",           "no_route",         "connect_failures",
     "proxy_header_rejected", "accept_pauses", "bytes_client_to_upstream",
     "bytes_upstream_to_client", "log_lines_dropped", "upstream_closed_early",
-    "tls_handshake_failures"};
+    "tls_handshake_failures", "quic_flows", "quic_routed",
+    "quic_no_route", "quic_hello_timeouts", "quic_idle_timeouts",
+    "quic_failovers", "quic_dropped_not_initial", "quic_dropped_short_header",
+    "quic_dropped_no_route", "quic_dropped_limit", "quic_datagrams_up",
+    "quic_datagrams_down", "quic_bytes_up", "quic_bytes_down"};
 
 /* ------------------------------------------------------------ formatting */
 typedef struct sbuf {
@@ -187,8 +191,18 @@ size_t px_log_format(const px_log_rec *r, char *out, size_t cap) {
   field_str(&s, json, "client", cl);
   field(&s, json, "sni", r->sni, r->sni ? r->sni_len : 0);
   field_alpn(&s, json, r->alpn, r->alpn_len);
+  if (r->quic) {
+    char qv[16] = "";
+    if (r->quic->version)
+      snprintf(qv, sizeof qv, "0x%08lx", (unsigned long)r->quic->version);
+    field_str(&s, json, "quic_version", qv);
+  }
   field_str(&s, json, "route", r->route);
   field_str(&s, json, "upstream", ua);
+  if (r->quic) {
+    field_num(&s, json, "dgrams_up", r->quic->dgrams_up);
+    field_num(&s, json, "dgrams_down", r->quic->dgrams_down);
+  }
   field_num(&s, json, "bytes_up", r->bytes_up);
   field_num(&s, json, "bytes_down", r->bytes_down);
   field_num(&s, json, "ms", r->ms);

@@ -40,6 +40,22 @@ enum px_counter {
   PXC_LOG_DROPPED, /* log lines dropped (ring full) */
   PXC_UPSTREAM_CLOSED_EARLY, /* upstream ended before its first byte */
   PXC_TLS_FAILED, /* `terminate` handshakes that failed */
+  /* QUIC flows (quic.h) */
+  PXC_QUIC_FLOWS,          /* flows started (an Initial authenticated) */
+  PXC_QUIC_ROUTED,
+  PXC_QUIC_NO_ROUTE,
+  PXC_QUIC_HELLO_TIMEOUTS,
+  PXC_QUIC_IDLE_TIMEOUTS,
+  PXC_QUIC_FAILOVERS,      /* next upstream address after ECONNREFUSED */
+  PXC_QUIC_DROP_NOT_INITIAL, /* unknown client, not a client Initial */
+  PXC_QUIC_DROP_SHORT,     /* unknown client, short-header packet */
+  PXC_QUIC_DROP_NO_ROUTE,  /* datagrams of flows no route matched */
+  PXC_QUIC_DROP_LIMIT,     /* over quic_max_flows, the pending pool or the
+                              bytes/datagrams held per new flow */
+  PXC_QUIC_DGRAMS_UP,
+  PXC_QUIC_DGRAMS_DOWN,
+  PXC_QUIC_BYTES_UP,
+  PXC_QUIC_BYTES_DOWN,
   PXC_COUNT
 };
 extern const char *const px_counter_names[PXC_COUNT];
@@ -65,7 +81,15 @@ typedef struct px_log_rec {
    * follows verdict only on lines that have one). */
   const char *hint;
   uint64_t bytes_up, bytes_down, ms;
+  /* A QUIC flow: its version and datagrams each way are logged too;
+   * NULL for TCP connections. */
+  const struct px_log_quic *quic;
 } px_log_rec;
+
+typedef struct px_log_quic {
+  uint32_t version; /* 0: no Initial authenticated */
+  uint64_t dgrams_up, dgrams_down;
+} px_log_quic;
 
 /* Longest line px_log_format() writes (the fields are bounded: a name of
  * at most 255 bytes, ALPN of at most 128): one write() to a pipe of at

@@ -50,6 +50,7 @@ static void usage(FILE *out) {
       "\n"
       "  --config FILE             configuration file (see sniroute-proxy.conf)\n"
       "  --listen ADDR:PORT        listening address (repeatable)\n"
+      "  --quic ADDR:PORT          QUIC (UDP) listener, same routes (repeatable)\n"
       "  --route 'PATTERN=TARGET[ alpn=a,b]'\n"
       "                            a route in map syntax (repeatable)\n"
       "  --default TARGET          route for names nothing else matches\n"
@@ -176,6 +177,8 @@ static px_worker **start_workers(px_cfg *cfg) {
   for (int i = 0; i < cfg->nlisteners; i++)
     fprintf(stderr, " %s%s", cfg->listeners[i].text,
             cfg->listeners[i].accept_pp ? "(proxy_protocol)" : "");
+  for (int i = 0; i < cfg->nquic; i++)
+    fprintf(stderr, " %s(quic)", cfg->quic[i].text);
   if (cfg->metrics_text[0])
     fprintf(stderr, ", metrics on %s", cfg->metrics_text);
   fputc('\n', stderr);

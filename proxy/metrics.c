@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "quic.h"
 #include "worker.h"
 
 /* Route labels and upstream names, interned once: a power of two above
@@ -220,7 +221,24 @@ static const char *const counter_help[PXC_COUNT] = {
     [PXC_LOG_DROPPED] = "Log lines dropped (log target too slow).",
     [PXC_UPSTREAM_CLOSED_EARLY] =
         "TLS connections whose upstream closed before sending a byte.",
-    [PXC_TLS_FAILED] = "TLS handshakes with clients (terminate) that failed."};
+    [PXC_TLS_FAILED] = "TLS handshakes with clients (terminate) that failed.",
+    [PXC_QUIC_FLOWS] = "QUIC flows started (a client Initial authenticated).",
+    [PXC_QUIC_ROUTED] = "QUIC flows routed to an upstream.",
+    [PXC_QUIC_NO_ROUTE] = "QUIC flows no route matched.",
+    [PXC_QUIC_HELLO_TIMEOUTS] = "QUIC flows ended without a hello in time.",
+    [PXC_QUIC_IDLE_TIMEOUTS] = "QUIC flows ended by quic_idle_timeout.",
+    [PXC_QUIC_FAILOVERS] = "QUIC flows moved to the next upstream address.",
+    [PXC_QUIC_DROP_NOT_INITIAL] =
+        "Datagrams from unknown clients that are not client Initials.",
+    [PXC_QUIC_DROP_SHORT] =
+        "Short-header datagrams from unknown clients.",
+    [PXC_QUIC_DROP_NO_ROUTE] = "Datagrams of QUIC flows no route matched.",
+    [PXC_QUIC_DROP_LIMIT] =
+        "Datagrams dropped by QUIC flow and held-datagram limits.",
+    [PXC_QUIC_DGRAMS_UP] = "QUIC datagrams forwarded to upstreams.",
+    [PXC_QUIC_DGRAMS_DOWN] = "QUIC datagrams forwarded to clients.",
+    [PXC_QUIC_BYTES_UP] = "QUIC payload bytes forwarded to upstreams.",
+    [PXC_QUIC_BYTES_DOWN] = "QUIC payload bytes forwarded to clients."};
 
 static uint64_t sum_key(int slot, int v) {
   uint64_t t = 0;
@@ -298,6 +316,10 @@ char *px_metrics_render(px_worker **ws, int nworkers, size_t *len) {
   sums[PXC_LOG_DROPPED] += px_log_dropped(); /* the logger's own drops */
   family(&s, "connections_active", "gauge", "Connections open now.");
   put(&s, "sniroute_connections_active %ld\n", active);
+  long flows = 0;
+  for (int i = 0; i < nworkers; i++) flows += px_quic_active(ws[i]);
+  family(&s, "quic_flows_active", "gauge", "QUIC flows open now.");
+  put(&s, "sniroute_quic_flows_active %ld\n", flows);
   for (int k = 0; k < PXC_COUNT; k++) {
     char name[80];
     snprintf(name, sizeof name, "%s_total", px_counter_names[k]);

@@ -73,27 +73,45 @@ static void pipe_put(px_pipe_pool *pool, px_chan *ch) {
   ch->inpipe = 0;
 }
 
-void px_chan_finish(px_chan *ch, const px_chan *other, int dst) {
+long px_sock_rd(const px_ends *e, uint8_t *buf, size_t n) {
+  for (;;) {
+    long r = (long)recv(e->src, buf, n, MSG_DONTWAIT);
+    if (r >= 0) return r;
+    if (errno == EINTR) continue;
+    return errno == EAGAIN || errno == EWOULDBLOCK ? PX_IO_AGAIN : PX_PUMP_SRC;
+  }
+}
+
+long px_sock_wr(const px_ends *e, const uint8_t *buf, size_t n) {
+  for (;;) {
+    long r = (long)send(e->dst, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (r > 0) return r;
+    if (r < 0 && errno == EINTR) continue;
+    return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? PX_IO_AGAIN
+                                                             : PX_PUMP_DST;
+  }
+}
+
+/* Passes the source's EOF on (half-close). */
+void px_sock_fin(const px_ends *e, px_chan *ch, const px_chan *other) {
   if (ch->shut) return;
   /* When the other way is finished too, close() sends the FIN. */
   if (!other->shut && !(ch->hold_empty_eof && ch->bytes == 0))
-    shutdown(dst, SHUT_WR);
+    shutdown(e->dst, SHUT_WR);
   ch->shut = 1;
 }
 
-int px_chan_flush(px_chan *ch, int dst, long *moved) {
+/* Sends ch->buf[off, len) through e.  1: all sent (a buffer that is not
+ * the direction's fixed one is freed), 0: the destination is full, or
+ * PX_PUMP_DST. */
+static int flush_buf(px_chan *ch, const px_ends *e, long *moved) {
   while (ch->len > ch->off) {
-    long n = (long)send(dst, ch->buf + ch->off, ch->len - ch->off,
-                        MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n > 0) {
-      ch->off += (uint32_t)n;
-      ch->bytes += (uint64_t)n;
-      *moved += n;
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
-    return PX_PUMP_DST;
+    long n = e->wr(e, ch->buf + ch->off, ch->len - ch->off);
+    if (n == PX_IO_AGAIN) return 0;
+    if (n < 0) return (int)n;
+    ch->off += (uint32_t)n;
+    ch->bytes += (uint64_t)n;
+    *moved += n;
   }
   ch->off = ch->len = 0;
   if (!ch->rw) {
@@ -104,12 +122,18 @@ int px_chan_flush(px_chan *ch, int dst, long *moved) {
   return 1;
 }
 
+static px_ends sock_ends(int src, int dst) {
+  px_ends e = {px_sock_rd, px_sock_wr, px_sock_fin, src, dst, NULL};
+  return e;
+}
+
 /* Moves bytes src -> pipe -> dst until the source has nothing (EAGAIN) or
  * the destination is full (EAGAIN with bytes in flight).  Bytes in
  * ch->buf come after the pipe's: they go out once the pipe is empty,
  * before anything more is read.  splice() into the pipe moves what fits,
  * a short count is back-pressure like any other. */
 static long pump_splice(px_chan *ch, const px_chan *other, int src, int dst) {
+  const px_ends e = sock_ends(src, dst);
   long moved = 0;
   for (;;) {
     if (ch->inpipe > 0) {
@@ -126,13 +150,13 @@ static long pump_splice(px_chan *ch, const px_chan *other, int src, int dst) {
       return PX_PUMP_DST;
     }
     if (ch->len > ch->off) {
-      int r = px_chan_flush(ch, dst, &moved);
+      int r = flush_buf(ch, &e, &moved);
       if (r < 0) return r;
       if (r == 0) return moved;
       continue;
     }
     if (ch->eof) {
-      px_chan_finish(ch, other, dst);
+      px_sock_fin(&e, ch, other);
       return moved;
     }
     /* The pipe is empty here, so EAGAIN means the source has nothing. */
@@ -152,32 +176,29 @@ static long pump_splice(px_chan *ch, const px_chan *other, int src, int dst) {
   }
 }
 
-static long pump_rw(px_chan *ch, const px_chan *other, int src, int dst) {
+long px_pump_buffered(px_chan *ch, const px_chan *other, const px_ends *e) {
   long moved = 0;
   for (;;) {
-    if (ch->len > ch->off) {
-      int r = px_chan_flush(ch, dst, &moved);
-      if (r < 0) return r;
-      if (r == 0) return moved;
-    }
-    ch->off = ch->len = 0;
+    int r = flush_buf(ch, e, &moved);
+    if (r < 0) return r;
+    if (r == 0) return moved;
     if (ch->eof) {
-      px_chan_finish(ch, other, dst);
+      e->fin(e, ch, other);
       return moved;
     }
-    long n = (long)recv(src, ch->buf, PX_RW_BUF, MSG_DONTWAIT);
-    if (n > 0) {
-      ch->len = (uint32_t)n;
-      continue;
-    }
-    if (n == 0) {
+    long n = e->rd(e, ch->buf, PX_RW_BUF);
+    if (n == PX_IO_AGAIN) return moved;
+    if (n < 0) return n;
+    if (n == 0)
       ch->eof = 1;
-      continue;
-    }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return moved;
-    return PX_PUMP_SRC;
+    else
+      ch->len = (uint32_t)n;
   }
+}
+
+static long pump_rw(px_chan *ch, const px_chan *other, int src, int dst) {
+  px_ends e = sock_ends(src, dst);
+  return px_pump_buffered(ch, other, &e);
 }
 
 int px_chan_open(px_chan *ch, int splice_mode) {
@@ -237,15 +258,16 @@ static int park_rest(px_pipe_pool *pool, px_chan *ch, const uint8_t *p,
 static long pump_direct(px_pipe_pool *pool, uint8_t *scratch, px_chan *ch,
                         const px_chan *other, int src, int dst,
                         int src_hup) {
+  const px_ends e = sock_ends(src, dst);
   long moved = 0;
   if (ch->len > ch->off) { /* a preloaded hello goes first */
-    int r = px_chan_flush(ch, dst, &moved);
+    int r = flush_buf(ch, &e, &moved);
     if (r < 0) return r;
     if (r == 0) return moved;
   }
   for (;;) {
     if (ch->eof) {
-      px_chan_finish(ch, other, dst);
+      px_sock_fin(&e, ch, other);
       return moved;
     }
     long n = (long)recv(src, scratch, PX_RW_BUF, MSG_DONTWAIT);

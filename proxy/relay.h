@@ -73,14 +73,34 @@ int px_chan_pending(const px_chan *ch);
 long px_pump(px_pipe_pool *pool, uint8_t *scratch, px_chan *ch,
              const px_chan *other, int src, int dst, int src_hup);
 void px_pipe_pool_close(px_pipe_pool *pool);
-/* For relays that fill ch->buf themselves (tls.c).  Sends ch->buf[off,
- * len) to dst: 1 all sent (a buffer that is not the direction's fixed one
- * is freed), 0 dst is full, or PX_PUMP_DST; *moved grows by what was
- * sent. */
-int px_chan_flush(px_chan *ch, int dst, long *moved);
-/* Passes the source's end on to dst (half-close: shutdown(SHUT_WR), or
- * nothing when the other direction has ended too and close() will send
- * the FIN); marks ch shut. */
-void px_chan_finish(px_chan *ch, const px_chan *other, int dst);
+
+/* The two ends of a buffered pump (px_pump_buffered()): plain sockets
+ * (`splice off`, and the upstream side of `terminate`) or a TLS session
+ * (tls.c). */
+#define PX_IO_AGAIN (-4) /* would block: wait for the next event */
+typedef struct px_ends px_ends;
+struct px_ends {
+  /* Up to n bytes from the source: > 0, 0 at its end, PX_IO_AGAIN or
+   * PX_PUMP_SRC. */
+  long (*rd)(const px_ends *e, uint8_t *buf, size_t n);
+  /* Up to n bytes to the destination: > 0 taken, PX_IO_AGAIN or
+   * PX_PUMP_DST. */
+  long (*wr)(const px_ends *e, const uint8_t *buf, size_t n);
+  /* Passes the source's end on to the destination and marks ch shut; or
+   * leaves ch as it is to be called again at the next event. */
+  void (*fin)(const px_ends *e, px_chan *ch, const px_chan *other);
+  int src, dst;
+  void *tls; /* tls.c's session, for its ends */
+};
+/* Socket ends: recv() from e->src, send() to e->dst, shutdown(SHUT_WR)
+ * of e->dst (or nothing when the other direction has ended too: close()
+ * sends the FIN). */
+long px_sock_rd(const px_ends *e, uint8_t *buf, size_t n);
+long px_sock_wr(const px_ends *e, const uint8_t *buf, size_t n);
+void px_sock_fin(const px_ends *e, px_chan *ch, const px_chan *other);
+/* Moves bytes through the channel's fixed buffer (px_chan_open(ch, 0))
+ * until the source has nothing or the destination is full; at the
+ * source's end, e->fin.  Bytes moved (>= 0) or a PX_PUMP_* failure. */
+long px_pump_buffered(px_chan *ch, const px_chan *other, const px_ends *e);
 
 #endif

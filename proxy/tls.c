@@ -6,10 +6,10 @@
 #include "tls.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 int px_tls_alpn_parse(const char *list, uint8_t *out, size_t cap) {
   size_t len = 0;
@@ -204,70 +204,42 @@ int px_tls_pp2_ssl(px_tls_conn *tc, uint8_t *out, size_t cap) {
   return (int)n;
 }
 
-long px_tls_pump_in(px_tls_conn *tc, px_chan *ch, const px_chan *other,
-                    int dst) {
-  long moved = 0;
-  for (;;) {
-    if (ch->len > ch->off) {
-      int r = px_chan_flush(ch, dst, &moved);
-      if (r < 0) return r;
-      if (r == 0) return moved;
-    }
-    ch->off = ch->len = 0;
-    if (ch->eof) {
-      px_chan_finish(ch, other, dst);
-      return moved;
-    }
-    int n = SSL_read(tc->ssl, ch->buf, PX_RW_BUF);
-    if (n > 0) {
-      ch->len = (uint32_t)n;
-      continue;
-    }
-    if (SSL_get_error(tc->ssl, n) == SSL_ERROR_ZERO_RETURN) {
-      ch->eof = 1; /* close_notify, or a FIN (IGNORE_UNEXPECTED_EOF) */
-      continue;
-    }
-    return would_block(tc->ssl, n) ? moved : PX_PUMP_SRC;
-  }
+/* The client's end of the relay. */
+static long tls_rd(const px_ends *e, uint8_t *buf, size_t n) {
+  px_tls_conn *tc = e->tls;
+  int r = SSL_read(tc->ssl, buf, (int)(n < INT_MAX ? n : INT_MAX));
+  if (r > 0) return r;
+  /* close_notify, or a FIN (SSL_OP_IGNORE_UNEXPECTED_EOF) */
+  if (SSL_get_error(tc->ssl, r) == SSL_ERROR_ZERO_RETURN) return 0;
+  return would_block(tc->ssl, r) ? PX_IO_AGAIN : PX_PUMP_SRC;
 }
 
-/* The upstream ended: close_notify, then the FIN.  Returns 0 when the
- * alert must wait for room in the client's socket. */
-static int tls_finish(px_tls_conn *tc, px_chan *ch, const px_chan *other,
-                      int cfd) {
+static long tls_wr(const px_ends *e, const uint8_t *buf, size_t n) {
+  px_tls_conn *tc = e->tls;
+  int r = SSL_write(tc->ssl, buf, (int)(n < INT_MAX ? n : INT_MAX));
+  if (r > 0) return r;
+  return would_block(tc->ssl, r) ? PX_IO_AGAIN : PX_PUMP_DST;
+}
+
+/* The upstream ended: close_notify, then the FIN; again at the next event
+ * when the alert must wait for room in the client's socket. */
+static void tls_fin(const px_ends *e, px_chan *ch, const px_chan *other) {
+  px_tls_conn *tc = e->tls;
   int r = SSL_shutdown(tc->ssl);
-  if (r < 0 && would_block(tc->ssl, r)) return 0;
-  px_chan_finish(ch, other, cfd);
-  return 1;
+  if (r < 0 && would_block(tc->ssl, r)) return;
+  px_sock_fin(e, ch, other);
+}
+
+long px_tls_pump_in(px_tls_conn *tc, px_chan *ch, const px_chan *other,
+                    int dst) {
+  const px_ends e = {tls_rd, px_sock_wr, px_sock_fin, -1, dst, tc};
+  return px_pump_buffered(ch, other, &e);
 }
 
 long px_tls_pump_out(px_tls_conn *tc, px_chan *ch, const px_chan *other,
                      int src, int cfd) {
-  long moved = 0;
-  for (;;) {
-    while (ch->len > ch->off) {
-      int n = SSL_write(tc->ssl, ch->buf + ch->off, (int)(ch->len - ch->off));
-      if (n <= 0) return would_block(tc->ssl, n) ? moved : PX_PUMP_DST;
-      ch->off += (uint32_t)n;
-      ch->bytes += (uint64_t)n;
-      moved += n;
-    }
-    ch->off = ch->len = 0;
-    if (ch->eof) {
-      if (!ch->shut) tls_finish(tc, ch, other, cfd);
-      return moved;
-    }
-    long n = (long)recv(src, ch->buf, PX_RW_BUF, MSG_DONTWAIT);
-    if (n > 0) {
-      ch->len = (uint32_t)n;
-    } else if (n == 0) {
-      ch->eof = 1;
-    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      return moved;
-    } else if (errno != EINTR) {
-      return PX_PUMP_SRC;
-    }
-  }
+  const px_ends e = {px_sock_rd, tls_wr, tls_fin, src, cfd, tc};
+  return px_pump_buffered(ch, other, &e);
 }
 
 #else /* built without OpenSSL: `terminate` is a configuration error */

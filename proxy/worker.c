@@ -19,6 +19,7 @@
 #include "conn.h"
 #include "limits.h"
 #include "listen.h"
+#include "quic.h"
 
 atomic_long px_total_conns;
 
@@ -50,6 +51,8 @@ static int next_wait(px_worker *w) {
   if (!w->accepting && !w->draining && w->resume_at && w->resume_at < t)
     t = w->resume_at;
   if (w->draining && w->drain_deadline < t) t = w->drain_deadline;
+  uint64_t tq = px_quic_next_deadline(w);
+  if (tq < t) t = tq;
   if (t == UINT64_MAX) return -1;
   /* +1: the coarse clock must have passed the deadline when we wake. */
   return t <= w->now ? 0 : (int)(t - w->now + 1 > 60000 ? 60000 : t - w->now + 1);
@@ -73,7 +76,9 @@ static void dispatch(px_worker *w, const struct epoll_event *evs, int n) {
   for (int i = 0; i < n; i++) {
     uint64_t d = evs[i].data.u64;
     unsigned tag = (unsigned)(d & 3);
-    if (tag == PX_TAG_LISTEN) {
+    if ((d & 7) == PX_TAG_QUIC) {
+      px_quic_event(w, d & ~(uint64_t)7, evs[i].events);
+    } else if (tag == PX_TAG_LISTEN) {
       if (w->accepting) px_listen_accept(w, (int)(d >> 3));
     } else if (tag == PX_TAG_WAKE) {
       uint64_t v;
@@ -95,6 +100,7 @@ static int drain_step(px_worker *w) {
       close(w->lfd[i]);
       w->lfd[i] = -1;
     }
+    px_quic_stop(w, "shutdown");
     w->draining = 1;
     w->drain_deadline = w->now + w->cfg->drain_timeout_ms;
   }
@@ -117,6 +123,7 @@ static void *worker_main(void *arg) {
     for (int l = 1; l < PX_TL_COUNT; l++)
       while (w->head[l] && w->head[l]->deadline <= w->now)
         px_conn_expire(w, w->head[l], l);
+    px_quic_tick(w);
     bury(w);
     if (w->draining ||
         atomic_load_explicit(&w->stopping, memory_order_acquire)) {
@@ -144,7 +151,7 @@ static int open_all(px_worker *w, const px_cfg *cfg) {
   struct epoll_event ev = {.events = EPOLLIN};
   ev.data.u64 = PX_TAG_WAKE;
   epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev);
-  return 0;
+  return px_quic_open(w, cfg);
 }
 
 px_worker *px_worker_start(int id, px_cfg *cfg, int *err) {
@@ -168,6 +175,7 @@ px_worker *px_worker_start(int id, px_cfg *cfg, int *err) {
   return w;
 bad:
   *err = errno;
+  px_quic_free(w);
   for (int i = 0; i < w->nl; i++)
     if (w->lfd[i] > 0) close(w->lfd[i]);
   if (w->epfd >= 0) close(w->epfd);
@@ -187,6 +195,7 @@ void px_worker_stop(px_worker *w) {
 void px_worker_join(px_worker *w) { pthread_join(w->th, NULL); }
 
 void px_worker_free(px_worker *w) {
+  px_quic_free(w);
   px_pipe_pool_close(&w->pool);
   close(w->epfd);
   close(w->evfd);

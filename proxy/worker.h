@@ -25,10 +25,14 @@ enum {
   PX_TAG_UP = 1,
   PX_TAG_LISTEN = 2,
   PX_TAG_WAKE = 3,
-  PX_TAG_ODD = 4 /* upstream events: the connect attempt's parity */
+  PX_TAG_ODD = 4, /* upstream events: the connect attempt's parity */
+  /* A QUIC socket (quic.h): PX_TAG_LISTEN's bits with bit 2 set; the
+   * rest of the data is quic.c's. */
+  PX_TAG_QUIC = PX_TAG_LISTEN | PX_TAG_ODD
 };
 
 struct px_conn;
+struct px_quic;
 
 typedef struct px_worker {
   int id;
@@ -49,6 +53,7 @@ typedef struct px_worker {
   atomic_long active;
   _Atomic uint64_t ctr[PXC_COUNT];
   px_pipe_pool pool;
+  struct px_quic *quic; /* QUIC listeners and flows (quic.c); NULL: none */
   sni_hello hello;
   uint8_t buf[PX_PEEK_CAP];
 } px_worker;

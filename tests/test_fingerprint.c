@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "crypto.h"
 #include "json.h"
 #include "parser_util.h"
 
@@ -493,6 +494,35 @@ static void test_ja3_readme(void **state) {
   b_free(&e);
 }
 
+/* JA4 hashes through SHA-256's x86 SHA-extension path where the CPU has
+ * it: that path and the portable one agree on every length a JA4 string
+ * can have, and on every corpus JA4. */
+static void test_sha256_paths_agree(void **state) {
+  (void)state;
+  static char msg[SNI_JA4_R_MAX];
+  for (size_t i = 0; i < sizeof msg; i++) msg[i] = (char)("0123456789abcdef,_"[i % 18]);
+  for (size_t len = 0; len <= sizeof msg; len++) {
+    uint8_t a[SNI_SHA256_LEN], b[SNI_SHA256_LEN];
+    sni_crypto_force_portable(1);
+    sni_sha256(msg, len, a);
+    sni_crypto_force_portable(0);
+    sni_sha256(msg, len, b);
+    if (memcmp(a, b, sizeof a) != 0) fail_msg("SHA-256 paths differ at length %zu", len);
+  }
+  for (size_t i = 0; i < n_corpus; i++) {
+    sni_hello h;
+    char a[SNI_JA4_MAX], b[SNI_JA4_MAX];
+    assert_true(parse_copy(&h, corpus[i].wire, corpus[i].wire_len, NULL) > 0);
+    sni_crypto_force_portable(1);
+    assert_int_equal(sni_ja4(&h, SNI_JA4_O, a, sizeof a), SNI_JA4_MAX - 1);
+    sni_crypto_force_portable(0);
+    assert_int_equal(sni_ja4(&h, SNI_JA4_O, b, sizeof b), SNI_JA4_MAX - 1);
+    assert_string_equal(a, b);
+  }
+  print_message("SHA-256: accelerated path %s\n",
+                sni_crypto_impl() == SNI_CRYPTO_ACCEL ? "compared" : "not available here");
+}
+
 /* ---- truncation and bad arguments ------------------------------------- */
 
 static void expect_rc(const sni_hello *h, int which, int want) {
@@ -597,6 +627,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_spec_example),      cmocka_unit_test(test_grease_and_counts),
       cmocka_unit_test(test_ja3_readme),        cmocka_unit_test(test_truncated_lists),
       cmocka_unit_test(test_truncation_bits),   cmocka_unit_test(test_bad_arguments),
+      cmocka_unit_test(test_sha256_paths_agree),
   };
   return cmocka_run_group_tests(tests, corpus_setup, corpus_teardown);
 }
