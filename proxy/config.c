@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "limits.h"
+#include "fdbudget.h"
 #include "tls.h"
 
 #define MAX_UPSTREAMS 4096
@@ -383,19 +383,26 @@ typedef struct tls_opts {
   const char *cert, *key, *alpn;
 } tls_opts;
 
-/* 1 when t is one of the terminate options (recorded), else 0. */
+/* 1 when t is one of the terminate options (recorded), 0 when it is not
+ * one, -1 when it was given before. */
 static int tls_option(tls_opts *o, const char *t) {
-  if (strcmp(t, "terminate") == 0)
+  const struct {
+    const char *key;
+    const char **val;
+  } kv[] = {{"cert=", &o->cert}, {"key=", &o->key}, {"alpn=", &o->alpn}};
+  if (strcmp(t, "terminate") == 0) {
+    if (o->terminate) return -1;
     o->terminate = 1;
-  else if (strncmp(t, "cert=", 5) == 0)
-    o->cert = t + 5;
-  else if (strncmp(t, "key=", 4) == 0)
-    o->key = t + 4;
-  else if (strncmp(t, "alpn=", 5) == 0)
-    o->alpn = t + 5;
-  else
-    return 0;
-  return 1;
+    return 1;
+  }
+  for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) {
+    size_t kl = strlen(kv[i].key);
+    if (strncmp(t, kv[i].key, kl) != 0) continue;
+    if (*kv[i].val) return -1;
+    *kv[i].val = t + kl;
+    return 1;
+  }
+  return 0;
 }
 
 /* Loads the certificate now, so that -t and a reload check it. */
@@ -437,7 +444,9 @@ static int add_upstream_line(builder *b, char **tok, int n) {
   tls_opts to = {0};
   for (int i = 1; i < n; i++) {
     const char *v = NULL;
-    if (tls_option(&to, tok[i])) continue;
+    int k = tls_option(&to, tok[i]);
+    if (k < 0) return fail(b, "upstream %s: %.40s given twice", u->name, tok[i]);
+    if (k) continue;
     if (strcmp(tok[i], "proxy_protocol") == 0) {
       if (i + 1 == n) return fail(b, "proxy_protocol needs v1, v2 or off");
       v = tok[++i];
@@ -967,7 +976,7 @@ static px_cfg *build(const px_cfg_src *src, const px_cfg *old) {
   if (rc == 0 && old) rc = same_listeners(&b, old);
   builder_free(&b);
   if (rc == 0) {
-    /* max_connections from RLIMIT_NOFILE (limits.h) */
+    /* max_connections from RLIMIT_NOFILE (fdbudget.h) */
     if (!b.sandbox) px_limits_apply(c);
     return c;
   }

@@ -1,5 +1,5 @@
-/* Descriptor budget (limits.h). */
-#include "limits.h"
+/* Descriptor budget (fdbudget.h). */
+#include "fdbudget.h"
 
 #include <stdio.h>
 #include <sys/resource.h>

@@ -7,8 +7,8 @@
  * pools is divided by six: that many connections can never run out of
  * descriptors half-way, so it is the default max_connections and the
  * ceiling of a configured one. */
-#ifndef PX_LIMITS_H
-#define PX_LIMITS_H
+#ifndef PX_FDBUDGET_H
+#define PX_FDBUDGET_H
 
 #include "config.h"
 

@@ -38,7 +38,7 @@ typedef struct px_chan {
 } px_chan;
 
 /* Empty pipes kept per worker for the next connection; at most `max`
- * (<= PX_PIPE_POOL, chosen from the descriptor budget, limits.h). */
+ * (<= PX_PIPE_POOL, chosen from the descriptor budget, fdbudget.h). */
 typedef struct px_pipe_pool {
   int fds[PX_PIPE_POOL][2];
   uint32_t caps[PX_PIPE_POOL];

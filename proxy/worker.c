@@ -17,7 +17,7 @@
 
 #include "cfgstore.h"
 #include "conn.h"
-#include "limits.h"
+#include "fdbudget.h"
 #include "listen.h"
 #include "quic.h"
 

@@ -1,10 +1,12 @@
-# The crypto objects (lib/sha256.c, aes.c, gcm.c, quic_keys.c) may reference
-# no allocator and no system call wrapper, like the parser
-# (check_parser_symbols.cmake); references between these objects are fine.
-#   cmake -DNM=<nm> -DOBJECTS=<a.o;b.o> -P check_crypto_symbols.cmake
+# Library objects that must stay free of allocation and system calls (the
+# parser, the QUIC reader, the crypto, the fingerprints) may reference no
+# allocator and no system call wrapper; references between the objects
+# given are fine.  REQUIRE names symbols that must be defined there: they
+# prove these are the right objects and that nm's output parses.
+#   cmake -DNM=<nm> -DOBJECTS=<a.o;b.o> -DREQUIRE=<sym;sym> -P check_no_syscalls.cmake
 cmake_minimum_required(VERSION 3.16)
-if(NOT NM OR NOT OBJECTS)
-  message(FATAL_ERROR "usage: -DNM=<nm> -DOBJECTS=<objects> -P ${CMAKE_CURRENT_LIST_FILE}")
+if(NOT NM OR NOT OBJECTS OR NOT REQUIRE)
+  message(FATAL_ERROR "usage: -DNM=<nm> -DOBJECTS=<objects> -DREQUIRE=<symbols> -P ${CMAKE_CURRENT_LIST_FILE}")
 endif()
 
 set(forbidden
@@ -47,11 +49,11 @@ foreach(obj IN LISTS OBJECTS)
   list(APPEND defined ${d})
   list(APPEND undefined ${u})
 endforeach()
-# Proves these are the crypto objects and that nm's output parses.
-if(NOT "sni_quic_initial_keys_derive" IN_LIST defined
-    OR NOT "sni_aes128_gcm_decrypt" IN_LIST defined)
-  message(FATAL_ERROR "the crypto API is not defined in ${OBJECTS}: wrong objects?")
-endif()
+foreach(sym IN LISTS REQUIRE)
+  if(NOT sym IN_LIST defined)
+    message(FATAL_ERROR "${sym} is not defined in ${OBJECTS}: wrong objects?")
+  endif()
+endforeach()
 
 set(bad "")
 list(REMOVE_DUPLICATES undefined)
@@ -65,6 +67,6 @@ foreach(sym IN LISTS undefined)
   endif()
 endforeach()
 if(bad)
-  message(FATAL_ERROR "the crypto objects reference: ${bad}")
+  message(FATAL_ERROR "these objects reference: ${bad}")
 endif()
-message(STATUS "crypto objects reference no allocator or system call")
+message(STATUS "objects reference no allocator or system call")
