@@ -15,17 +15,13 @@
  *   [7]         with bit 4: which reserved limits flag to set
  */
 #include "sniroute.h"
+#include "fuzz_util.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define HDR 8
-
-#define CHECK(cond)                                                          \
-  do {                                                                       \
-    if (!(cond)) abort();                                                    \
-  } while (0)
 
 static uint32_t xs(uint32_t *s) {
   uint32_t x = *s;

@@ -13,33 +13,12 @@
  * so any input, even an empty one, yields a valid hello.
  */
 #include "sniroute.h"
+#include "fuzz_util.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CHECK(cond)                                                          \
-  do {                                                                       \
-    if (!(cond)) {                                                           \
-      fprintf(stderr, "check failed at line %d: %s\n", __LINE__, #cond);    \
-      abort();                                                               \
-    }                                                                        \
-  } while (0)
-
-typedef struct src {
-  const uint8_t *d;
-  size_t n, i;
-} src;
-
-static unsigned u8(src *s) { return s->i < s->n ? s->d[s->i++] : 0u; }
-static unsigned u16(src *s) { return u8(s) << 8 | u8(s); }
-/* A value in [lo, hi]. */
-static unsigned range(src *s, unsigned lo, unsigned hi) {
-  unsigned span = hi - lo + 1u;
-  unsigned v = span > 256u ? u16(s) : u8(s);
-  return lo + v % span;
-}
 
 /* Output buffer for the handshake message being generated. */
 #define MAXMSG 60000u

@@ -7,19 +7,12 @@
  * a sticky error repeated on every later call; the counters add up.
  */
 #include "sniroute.h"
+#include "fuzz_util.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      fprintf(stderr, "check failed at line %d: %s\n", __LINE__, #cond);  \
-      abort();                                                             \
-    }                                                                      \
-  } while (0)
 
 static uint8_t space[2048 + 256 * 32];
 

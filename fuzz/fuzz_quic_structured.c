@@ -20,22 +20,7 @@
 #include "quic_rfc.h"
 #include "quic_util.h"
 #include "sniroute.h"
-
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      fprintf(stderr, "check failed at line %d: %s\n", __LINE__, #cond);  \
-      abort();                                                             \
-    }                                                                      \
-  } while (0)
-
-typedef struct src {
-  const uint8_t *d;
-  size_t n, i;
-} src;
-
-static unsigned u8(src *s) { return s->i < s->n ? s->d[s->i++] : 0u; }
-static unsigned u16(src *s) { return u8(s) << 8 | u8(s); }
+#include "fuzz_util.h"
 
 static uint8_t hello[256];
 static size_t hello_len;
