@@ -18,9 +18,10 @@
  *   flows SECONDS    new flows as fast as possible (a fresh socket each,
  *                    its flight, closed at once); prints flows per second
  *                    reaching the sink (distinct source ports).
- *   idle N           opens N flows, each delivers its flight, and keeps
- *                    the sockets until stdin closes (the caller measures
- *                    the forwarder's memory meanwhile); prints "ready".
+ *   idle N,PID       reads PID's VmRSS, opens N flows (each delivers its
+ *                    flight, the sockets stay open), waits until they have
+ *                    reached the sink, reads VmRSS again; prints the growth
+ *                    per flow.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -155,7 +156,19 @@ static void new_flows(int target, double secs) {
          opened, got, el, (double)got / el);
 }
 
-static void idle(int target, int n) {
+static long rss_kb(long pid) {
+  char path[64], line[256];
+  long kb = -1;
+  snprintf(path, sizeof path, "/proc/%ld/status", pid);
+  FILE *f = fopen(path, "r");
+  while (f && fgets(line, sizeof line, f))
+    if (strncmp(line, "VmRSS:", 6) == 0) kb = atol(line + 6);
+  if (f) fclose(f);
+  return kb;
+}
+
+static void idle(int target, int n, long pid) {
+  long before = rss_kb(pid);
   struct rlimit rl;
   getrlimit(RLIMIT_NOFILE, &rl);
   rl.rlim_cur = rl.rlim_max;
@@ -165,12 +178,14 @@ static void idle(int target, int n) {
     fds[i] = flow_socket(target);
     if (i % 256 == 255) usleep(20000); /* let the forwarder keep up */
   }
-  usleep(500000);
-  printf("ready flows=%d reached_sink=%u\n", n, atomic_load(&g_sources));
-  fflush(stdout);
-  char c;
-  while (read(0, &c, 1) > 0) {
-  }
+  for (int k = 0; k < 100 && atomic_load(&g_sources) < (unsigned)n; k++)
+    usleep(100000);
+  sleep(1);
+  long after = rss_kb(pid);
+  unsigned got = atomic_load(&g_sources);
+  printf("idle flows=%d reached_sink=%u rss_before_kb=%ld rss_after_kb=%ld "
+         "bytes_per_flow=%.0f\n", n, got, before, after,
+         got ? (double)(after - before) * 1024 / got : 0.0);
   for (int i = 0; i < n && fds; i++) close(fds[i]);
   free(fds);
 }
@@ -199,7 +214,7 @@ int main(int argc, char **argv) {
   else if (strcmp(argv[1], "flows") == 0)
     new_flows(target, atof(argv[4]));
   else
-    idle(target, atoi(argv[4]));
+    idle(target, atoi(argv[4]), strchr(argv[4], ',') ? atol(strchr(argv[4], ',') + 1) : 0);
   atomic_store(&g_stop, 1);
   pthread_join(th, NULL);
   close(sfd);

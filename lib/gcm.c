@@ -23,7 +23,7 @@
 
 #define GCM_J0_COUNTER 1u /* SP 800-38D 7.1: J0 = IV || 0^31 || 1 */
 #define GCM_CTR_OFFSET SNI_GCM_NONCE_LEN
-#define GCM_PAR 4 /* blocks per step of the accelerated GHASH and CTR loops */
+#define GCM_PAR 4 /* blocks per step of the accelerated CTR loop (encryption, tails) */
 #define GCM_WIDE 8 /* blocks per step of the fused decryption */
 _Static_assert(GCM_WIDE <= SNI_GCM_HPOW, "the fused step needs H^1..H^GCM_WIDE");
 
@@ -343,20 +343,26 @@ SNI_X86_TARGET static void ctr_ni(const sni_aes128 *a, __m128i b, uint32_t ctr,
   for (size_t i = 0; i < len; i++) out[i] = (uint8_t)(in[i] ^ ks[i]);
 }
 
+/* Counter block j of a fused step, first round key added.  crev is the
+ * counter block byte-reversed, so that its counter is lane 0 as a native
+ * integer: a block is then an add and a shuffle, where ctr_first_round
+ * needs a scalar byte swap and an insert (the fused loop is bound by
+ * instruction throughput).  The 32-bit lane add wraps as inc32 (SP
+ * 800-38D 6.2) does. */
+SNI_X86_TARGET static inline __m128i ctr_rev_round(__m128i crev, int j, __m128i k0) {
+  return _mm_xor_si128(bswap128(_mm_add_epi32(crev, _mm_set_epi32(0, 0, 0, j))), k0);
+}
+
 /* One fused step: eight counter blocks through AES and the eight
  * ciphertext blocks at in into GHASH, y' = (y + C1).H^8 + C2.H^7 + ... +
  * C8.H, one GHASH block per AES round so that both units stay busy.  All
  * of in is read before out is written, which keeps out == in correct. */
-SNI_X86_TARGET static __m128i dec8_ni(const __m128i *k, const __m128i *hp, __m128i base,
-                                      uint32_t ctr, __m128i y, const uint8_t *in,
-                                      uint8_t *out) {
-  __m128i b0 = ctr_first_round(base, ctr, k[0]), b1 = ctr_first_round(base, ctr + 1, k[0]);
-  __m128i b2 = ctr_first_round(base, ctr + 2, k[0]),
-          b3 = ctr_first_round(base, ctr + 3, k[0]);
-  __m128i b4 = ctr_first_round(base, ctr + 4, k[0]),
-          b5 = ctr_first_round(base, ctr + 5, k[0]);
-  __m128i b6 = ctr_first_round(base, ctr + 6, k[0]),
-          b7 = ctr_first_round(base, ctr + 7, k[0]);
+SNI_X86_TARGET static __m128i dec8_ni(const __m128i *k, const __m128i *hp, __m128i crev,
+                                      __m128i y, const uint8_t *in, uint8_t *out) {
+  __m128i b0 = ctr_rev_round(crev, 0, k[0]), b1 = ctr_rev_round(crev, 1, k[0]);
+  __m128i b2 = ctr_rev_round(crev, 2, k[0]), b3 = ctr_rev_round(crev, 3, k[0]);
+  __m128i b4 = ctr_rev_round(crev, 4, k[0]), b5 = ctr_rev_round(crev, 5, k[0]);
+  __m128i b6 = ctr_rev_round(crev, 6, k[0]), b7 = ctr_rev_round(crev, 7, k[0]);
   clmul_acc acc = {_mm_setzero_si128(), _mm_setzero_si128(), _mm_setzero_si128()};
   clmul_add(&acc, _mm_xor_si128(y, load_rev(in)), _mm_load_si128(hp + GCM_WIDE - 1));
   for (int r = 1; r < SNI_AES128_ROUNDS; r++) {
@@ -392,7 +398,7 @@ SNI_X86_TARGET static __m128i dec8_ni(const __m128i *k, const __m128i *hp, __m12
 /* One pass over the ciphertext: GHASH of the AAD, fused steps, then the
  * tail (under eight blocks) hashed before it is decrypted, so that an
  * in-place tail is still ciphertext when GHASH reads it.  Writes S, the
- * GHASH of SP 800-38D 7.2 step 5; the caller forms and compares the tag. */
+ * GHASH of SP 800-38D 7.2 step 6; the caller forms and compares the tag. */
 SNI_X86_TARGET static void gcm_decrypt_ni(const sni_aes128_gcm *g,
                                           const uint8_t nonce[SNI_GCM_NONCE_LEN],
                                           const uint8_t *aad, size_t aad_len,
@@ -404,8 +410,10 @@ SNI_X86_TARGET static void gcm_decrypt_ni(const sni_aes128_gcm *g,
   uint32_t ctr = GCM_J0_COUNTER + 1;
   size_t left = len;
   __m128i y = ghash_ni(g, _mm_setzero_si128(), aad, aad_len);
+  __m128i crev = bswap128(_mm_insert_epi32(base, (int)__builtin_bswap32(ctr), 3));
   for (; left >= GCM_WIDE * SNI_AES_BLOCK; left -= GCM_WIDE * SNI_AES_BLOCK) {
-    y = dec8_ni(k, hp, base, ctr, y, in, out);
+    y = dec8_ni(k, hp, crev, y, in, out);
+    crev = _mm_add_epi32(crev, _mm_set_epi32(0, 0, 0, GCM_WIDE));
     ctr += GCM_WIDE;
     in += GCM_WIDE * SNI_AES_BLOCK;
     out += GCM_WIDE * SNI_AES_BLOCK;

@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 
 #include "fdbudget.h"
+#include "fpdeny.h"
+#include "pp.h"
 #include "tls.h"
 
 #define MAX_UPSTREAMS 4096
@@ -152,6 +154,7 @@ static px_upstream *new_upstream(builder *b, const char *name) {
   }
   c->ups[c->nups++] = u;
   memcpy(u->name, name, strlen(name) + 1);
+  u->pp_tlvs = PX_PP_TLV_DEFAULT;
   return u;
 }
 
@@ -432,6 +435,18 @@ static int load_tls(builder *b, px_upstream *u, const tls_opts *o) {
   return 0;
 }
 
+/* `tlv=LIST` (NULL: not given), which needs proxy_protocol v2. */
+static int set_tlvs(builder *b, px_upstream *u, const char *tlv) {
+  if (!tlv) return 0;
+  if (u->pp != 2)
+    return fail(b, "upstream %s: tlv= needs proxy_protocol v2", u->name);
+  if (px_pp_tlv_parse(tlv, &u->pp_tlvs) != 0)
+    return fail(b, "upstream %s: tlv= takes a list of authority, unique_id, "
+                   "crc32c and ja4 (each once, separated by ',')", u->name);
+  if (u->pp_tlvs & PX_PP_TLV_JA4) b->cfg->ja4_tlv = 1;
+  return 0;
+}
+
 static int add_upstream_line(builder *b, char **tok, int n) {
   if (n < 2) return fail(b, "upstream needs NAME ADDR:PORT...");
   if (!valid_name(tok[0]))
@@ -442,11 +457,17 @@ static int add_upstream_line(builder *b, char **tok, int n) {
   px_upstream *u = new_upstream(b, tok[0]);
   if (!u) return -1;
   tls_opts to = {0};
+  const char *tlv = NULL;
   for (int i = 1; i < n; i++) {
     const char *v = NULL;
     int k = tls_option(&to, tok[i]);
     if (k < 0) return fail(b, "upstream %s: %.40s given twice", u->name, tok[i]);
     if (k) continue;
+    if (strncmp(tok[i], "tlv=", 4) == 0) {
+      if (tlv) return fail(b, "upstream %s: tlv= given twice", u->name);
+      tlv = tok[i] + 4;
+      continue;
+    }
     if (strcmp(tok[i], "proxy_protocol") == 0) {
       if (i + 1 == n) return fail(b, "proxy_protocol needs v1, v2 or off");
       v = tok[++i];
@@ -467,6 +488,7 @@ static int add_upstream_line(builder *b, char **tok, int n) {
     if (add_addr(b, u, tok[i]) != 0) return -1;
   }
   if (u->naddrs == 0) return fail(b, "upstream %s has no address", u->name);
+  if (set_tlvs(b, u, tlv) != 0) return -1;
   return load_tls(b, u, &to);
 }
 
@@ -601,6 +623,7 @@ static px_cfg *cfg_new(void) {
 static void cfg_free(px_cfg *c) {
   if (!c) return;
   sni_router_free(c->router);
+  px_fpdeny_free(c->deny);
   for (int i = 0; i < c->nups; i++) {
     px_tls_free(c->ups[i]->tls);
     free(c->ups[i]);
@@ -712,13 +735,71 @@ static int map_directive(builder *b, const char *cfg_path, char **tok, int n) {
   return rc;
 }
 
+/* One rule of a deny list; the caller set b's place. */
+static int deny_rule(builder *b, const char *t, size_t n) {
+  const char *e = px_fpdeny_add(b->cfg->deny, t, n);
+  return e ? fail(b, "deny ja4 '%.*s': %s", (int)(n < 60 ? n : 60), t, e) : 0;
+}
+
+/* A file of fingerprints: one per line, '#' comments, blanks around. */
+static int deny_file(builder *b, const char *cfg_path, const char *name) {
+  if (b->sandbox) return fail(b, "deny ja4_file: files are not read here");
+  const char *path = file_path(b, cfg_path, name);
+  if (!path) return -1;
+  size_t len;
+  char *text = read_text(path, &len);
+  if (!text) return fail(b, "deny ja4_file %s: %s", path, strerror(errno));
+  const char *file = b->file;
+  unsigned line = b->line;
+  int rc = check_nul(b, path, text, len);
+  b->file = path;
+  b->line = 0;
+  for (char *ln = text, *next; rc == 0 && ln; ln = next) {
+    char *nl = strchr(ln, '\n');
+    next = nl ? nl + 1 : NULL;
+    if (nl) *nl = 0;
+    b->line++;
+    char *hash = strchr(ln, '#');
+    if (hash) *hash = 0;
+    char *t = trim(ln);
+    if (*t) rc = deny_rule(b, t, strlen(t));
+  }
+  free(text);
+  if (rc == 0) {
+    b->file = file;
+    b->line = line;
+  }
+  return rc;
+}
+
+/* `deny ja4 FP...` or `deny ja4_file FILE` (docs/proxy.md). */
+static int deny_directive(builder *b, const char *cfg_path, char **tok,
+                          int n) {
+  int is_file = n >= 2 && strcmp(tok[1], "ja4_file") == 0;
+  if (n < 3 || (!is_file && strcmp(tok[1], "ja4") != 0) || (is_file && n != 3))
+    return fail(b, "write: deny ja4 FINGERPRINT... or deny ja4_file FILE");
+  if (!b->cfg->deny && !(b->cfg->deny = px_fpdeny_new()))
+    return fail(b, "out of memory");
+  int rc = 0;
+  if (is_file)
+    rc = deny_file(b, cfg_path, tok[2]);
+  else
+    for (int i = 2; rc == 0 && i < n; i++)
+      rc = deny_rule(b, tok[i], strlen(tok[i]));
+  /* Sorted after every directive: the set is complete whenever the
+   * configuration is. */
+  px_fpdeny_finish(b->cfg->deny);
+  return rc;
+}
+
 const char *const px_directives[] = {
     "listen",          "upstream",      "routes",        "route",
     "map",             "workers",       "max_connections", "hello_timeout",
     "connect_timeout", "idle_timeout",  "drain_timeout", "log",
     "splice",          "user",          "group",         "pid_file",
     "metrics",         "log_format",    "quic_idle_timeout",
-    "quic_max_flows",  "quic_hello_datagrams", "quic_hello_bytes", NULL};
+    "quic_max_flows",  "quic_hello_datagrams", "quic_hello_bytes",
+    "deny",            NULL};
 
 static int known_directive(const char *k) {
   for (int i = 0; px_directives[i]; i++)
@@ -752,6 +833,7 @@ static int file_directive(builder *b, file_state *f, char *s) {
     return rt_line(b, tok[1], strlen(tok[1]));
   }
   if (strcmp(tok[0], "map") == 0) return map_directive(b, f->path, tok, n);
+  if (strcmp(tok[0], "deny") == 0) return deny_directive(b, f->path, tok, n);
   if (strcmp(tok[0], "listen") == 0) return add_listener(b, tok + 1, n - 1);
   if (strcmp(tok[0], "upstream") == 0)
     return add_upstream_line(b, tok + 1, n - 1);

@@ -30,6 +30,7 @@ typedef struct px_upstream {
   char addr_text[PX_MAX_ADDRS][PX_ADDR_TEXT];
   int naddrs;
   int pp; /* 0 none, 1 v1, 2 v2 */
+  unsigned pp_tlvs; /* v2: PX_PP_TLV_* bits (pp.h), `tlv=` */
   /* `terminate`: the certificate, key and ALPN list, loaded when the
    * configuration is built (tls.h); NULL: TLS passes through. */
   struct px_tls *tls;
@@ -55,6 +56,10 @@ typedef struct px_cfg {
   int nquic;
   unsigned quic_idle_timeout_ms, quic_max_flows;
   unsigned quic_hello_datagrams, quic_hello_bytes; /* held per new flow */
+  /* `deny ja4` / `deny ja4_file` rules (fpdeny.h), NULL: none.  Per
+   * configuration, so that they can later move into server blocks. */
+  struct px_fpdeny *deny;
+  int ja4_tlv; /* an upstream sends the JA4 in its PROXY v2 header */
   px_upstream **ups; /* each allocated alone: routes point at them */
   int nups;
   sni_router *router;

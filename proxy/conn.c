@@ -13,6 +13,8 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "connid.h"
+#include "fpdeny.h"
 #include "log.h"
 #include "metrics.h"
 #include "pp.h"
@@ -20,9 +22,16 @@
 #include "timer.h"
 #include "tls.h"
 
+/* "CONFIG_ID/KDF/AEAD" of an ECH outer extension, each up to 5 digits. */
+#define PX_ECH_TEXT 20
+enum { ECH_OUTER = 0 }; /* ECHClientHelloType outer (draft-ietf-tls-esni) */
+
 /* SNI and ALPN exactly as the client sent them (any bytes: the log
- * escapes them). */
+ * escapes them), and what the log and PROXY header say about the hello. */
 typedef struct px_seen {
+  /* "" when not computed (fingerprints()) or not computable */
+  char ja4[SNI_JA4_MAX], ja3[SNI_JA3_MD5_MAX];
+  char ech[PX_ECH_TEXT]; /* ech_text() */
   uint16_t sni_len;
   uint8_t has_sni, alpn_len;
   uint8_t data[]; /* the name, then the ALPN list packed as on the wire */
@@ -53,6 +62,7 @@ enum {
   TLS_LEGACY_MINOR = 3, /* 0x0303, what TLS 1.2 and 1.3 records carry */
   TLS_ALERT_BODY_LEN = 2,
   TLS_ALERT_FATAL = 2,
+  TLS_ALERT_HANDSHAKE_FAILURE = 40,
   TLS_ALERT_INTERNAL_ERROR = 80,
   TLS_ALERT_UNRECOGNIZED_NAME = 112
 };
@@ -72,6 +82,8 @@ static void log_line(px_worker *w, const px_log_rec *r) {
 static void log_conn(px_worker *w, px_conn *c) {
   if (!px_log_enabled()) return;
   const px_seen *s = c->seen;
+  char id[PX_CONNID_LEN];
+  px_connid_format(w->id, c->seq, id);
   px_log_rec r = {.worker = w->id,
                   .format = c->cfg->log_format,
                   .client = &c->client,
@@ -83,6 +95,10 @@ static void log_conn(px_worker *w, px_conn *c) {
                   .alpn_len = s ? s->alpn_len : 0,
                   .route = c->route,
                   .verdict = c->verdict,
+                  .id = id,
+                  .ja4 = s ? s->ja4 : NULL,
+                  .ja3 = s ? s->ja3 : NULL,
+                  .ech = s ? s->ech : NULL,
                   .hint = hint_for(c->verdict),
                   .bytes_up = c->c2u.bytes,
                   .bytes_down = c->u2c.bytes,
@@ -223,7 +239,27 @@ static void start_connect(px_worker *w, px_conn *c, int from) {
   connect_failed(w, c);
 }
 
-static int send_proxy_header(px_conn *c) {
+/* The `tlv=` TLVs after the authority and SSL ones; the checksum last, as
+ * it covers them all.  Returns the header's new length, or -1. */
+static int add_tlvs(int worker, const px_conn *c, unsigned tlvs, uint8_t *hdr,
+                    size_t n, size_t cap) {
+  int r = (int)n;
+  if (tlvs & PX_PP_TLV_UNIQUE_ID) {
+    char id[PX_CONNID_LEN];
+    px_connid_format(worker, c->seq, id);
+    r = px_pp_v2_add_tlv(hdr, (size_t)r, cap, PX_PP2_TYPE_UNIQUE_ID,
+                         (const uint8_t *)id, strlen(id));
+  }
+  const char *ja4 = c->seen ? c->seen->ja4 : "";
+  if (r > 0 && (tlvs & PX_PP_TLV_JA4) && ja4[0])
+    r = px_pp_v2_add_tlv(hdr, (size_t)r, cap, PX_PP2_TYPE_JA4,
+                         (const uint8_t *)ja4, strlen(ja4));
+  if (r > 0 && (tlvs & PX_PP_TLV_CRC32C))
+    r = px_pp_v2_add_crc32c(hdr, (size_t)r, cap);
+  return r;
+}
+
+static int send_proxy_header(const px_worker *w, px_conn *c) {
   px_addr dst;
   if (c->dst) {
     dst = *c->dst;
@@ -233,7 +269,10 @@ static int send_proxy_header(px_conn *c) {
       memset(&dst, 0, sizeof dst);
   }
   uint8_t hdr[1024];
-  int n = px_pp_build(c->up->pp, &c->client, &dst, c->info, hdr, sizeof hdr);
+  unsigned tlvs = c->up->pp == 2 ? c->up->pp_tlvs : 0;
+  int n = px_pp_build(c->up->pp, &c->client, &dst,
+                      tlvs & PX_PP_TLV_AUTHORITY ? c->info : NULL, hdr,
+                      sizeof hdr);
   if (n > 0 && c->ssl && c->up->pp == 2) {
     /* What the client negotiated with the proxy (docs/proxy.md). */
     uint8_t tlv[256];
@@ -242,6 +281,7 @@ static int send_proxy_header(px_conn *c) {
                : px_pp_v2_add_tlv(hdr, (size_t)n, sizeof hdr, PX_PP2_TYPE_SSL,
                                   tlv, (size_t)tl);
   }
+  if (n > 0 && tlvs) n = add_tlvs(w->id, c, tlvs, hdr, (size_t)n, sizeof hdr);
   if (n < 0) return -1;
   /* The socket was just connected, its send buffer is empty: a header of a
    * few hundred bytes goes out whole or the connection is broken. */
@@ -254,7 +294,7 @@ static void relay(px_worker *w, px_conn *c, int from_client, uint32_t ev);
 /* The upstream is connected (and a terminated handshake complete): the
  * PROXY header, then the relay. */
 static void begin_relay(px_worker *w, px_conn *c, uint32_t ev) {
-  if (c->up->pp && send_proxy_header(c) != 0) {
+  if (c->up->pp && send_proxy_header(w, c) != 0) {
     px_conn_close(w, c, "upstream_error");
     return;
   }
@@ -329,6 +369,35 @@ static void on_upstream(px_worker *w, px_conn *c, uint32_t ev) {
 }
 
 /* ---------------------------------------------------------------- hello */
+/* An ECH outer extension for the log: the server picks its key by the
+ * config id, the HPKE suite says what the client encrypted with.  The SNI
+ * beside it is the outer (public) name; GREASE ECH looks the same. */
+static void ech_text(const sni_hello *h, char *out, size_t cap) {
+  out[0] = 0;
+  if (h->ech && h->ech_type == ECH_OUTER)
+    snprintf(out, cap, "%u/%u/%u", (unsigned)h->ech_config_id,
+             (unsigned)h->ech_kdf, (unsigned)h->ech_aead);
+}
+
+/* The fingerprints, computed only when something uses them: the log, a
+ * deny rule or a JA4 TLV (docs/proxy.md, "Fingerprints", for the cost).
+ * Returns 1 when a deny rule refused the client (c is then closed). */
+static int fingerprints(px_worker *w, px_conn *c, const sni_hello *h) {
+  int logging = px_log_enabled();
+  if (!logging && !c->cfg->deny && !c->cfg->ja4_tlv) return 0;
+  char ja4[SNI_JA4_MAX];
+  int denied = px_fpdeny_hello(c->cfg->deny, h, ja4);
+  px_seen *s = c->seen;
+  if (s) {
+    memcpy(s->ja4, ja4, sizeof ja4);
+    if (logging && sni_ja3_md5(h, s->ja3, sizeof s->ja3) < 0) s->ja3[0] = 0;
+  }
+  if (!denied) return 0;
+  px_count(w, PXC_JA4_DENIED, 1);
+  close_with_alert(w, c, TLS_ALERT_HANDSHAKE_FAILURE, "ja4_denied");
+  return 1;
+}
+
 /* Keeps SNI and ALPN: as sent for the log, printable bytes only for the
  * PROXY v2 AUTHORITY TLV. */
 static void save_info(px_conn *c, const sni_hello *h) {
@@ -336,6 +405,8 @@ static void save_info(px_conn *c, const sni_hello *h) {
   size_t apl = h->alpn_len <= SNI_CAP_ALPN_BYTES ? h->alpn_len : 0;
   c->seen = malloc(sizeof *c->seen + snl + apl);
   if (c->seen) {
+    c->seen->ja4[0] = c->seen->ja3[0] = 0;
+    ech_text(h, c->seen->ech, sizeof c->seen->ech);
     c->seen->sni_len = (uint16_t)snl;
     c->seen->has_sni = h->sni_present != 0;
     c->seen->alpn_len = (uint8_t)apl;
@@ -484,6 +555,7 @@ static void do_hello(px_worker *w, px_conn *c) {
   }
   if (!count_hello(w, c, r)) return;
   c->tls = r != SNI_ENOTTLS;
+  if (r > 0 && fingerprints(w, c, &w->hello)) return;
   uint64_t now_us = px_metrics_now_us();
   px_metrics_observe(w->id, PXH_HELLO_WAIT, now_us - c->t_us);
   c->t_us = now_us; /* the upstream connect starts now */
@@ -705,6 +777,7 @@ void px_conn_accept(px_worker *w, int li, int fd, const px_addr *peer) {
   c->listener = (uint8_t)li;
   c->t_start = w->now;
   c->t_us = px_metrics_now_us();
+  c->seq = px_connid_next();
   c->verdict = "?";
   c->cfg = w->cfg;
   px_cfg_ref(c->cfg);

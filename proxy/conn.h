@@ -36,6 +36,7 @@ typedef struct px_conn {
   uint64_t deadline;
   uint64_t t_start;
   uint64_t t_us; /* metrics: accept, then connect start (monotonic us) */
+  uint64_t seq;  /* the connection id's sequence number (connid.h) */
   int cfd, ufd;
   uint8_t tlist, state, lowat, addr_i, attempt, listener;
   /* Sticky: an event with RDHUP/HUP/ERR was seen on the client / upstream

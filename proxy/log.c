@@ -29,7 +29,8 @@ const char *const px_counter_names[PXC_COUNT] = {
     "quic_no_route", "quic_hello_timeouts", "quic_idle_timeouts",
     "quic_failovers", "quic_dropped_not_initial", "quic_dropped_short_header",
     "quic_dropped_no_route", "quic_dropped_limit", "quic_datagrams_up",
-    "quic_datagrams_down", "quic_bytes_up", "quic_bytes_down"};
+    "quic_datagrams_down", "quic_bytes_up", "quic_bytes_down",
+    "ja4_denied"};
 
 /* ------------------------------------------------------------ formatting */
 typedef struct sbuf {
@@ -188,9 +189,13 @@ size_t px_log_format(const px_log_rec *r, char *out, size_t cap) {
     puts_(&s, " w");
     putu(&s, (uint64_t)r->worker);
   }
+  field_str(&s, json, "id", r->id);
   field_str(&s, json, "client", cl);
   field(&s, json, "sni", r->sni, r->sni ? r->sni_len : 0);
   field_alpn(&s, json, r->alpn, r->alpn_len);
+  field_str(&s, json, "ja4", r->ja4);
+  field_str(&s, json, "ja3", r->ja3);
+  field_str(&s, json, "ech", r->ech);
   if (r->quic) {
     char qv[16] = "";
     if (r->quic->version)

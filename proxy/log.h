@@ -56,6 +56,7 @@ enum px_counter {
   PXC_QUIC_DGRAMS_DOWN,
   PXC_QUIC_BYTES_UP,
   PXC_QUIC_BYTES_DOWN,
+  PXC_JA4_DENIED, /* clients refused by a `deny ja4` rule */
   PXC_COUNT
 };
 extern const char *const px_counter_names[PXC_COUNT];
@@ -77,6 +78,9 @@ typedef struct px_log_rec {
   const uint8_t *alpn;
   size_t alpn_len;
   const char *route, *verdict; /* NULL or "": absent */
+  /* The connection id (connid.h), the JA4, the JA3 hash and the ECH
+   * outer extension as "CONFIG_ID/KDF/AEAD"; NULL or "": absent. */
+  const char *id, *ja4, *ja3, *ech;
   /* What to look at for this verdict; NULL: the field is left out (it
    * follows verdict only on lines that have one). */
   const char *hint;

@@ -238,7 +238,8 @@ static const char *const counter_help[PXC_COUNT] = {
     [PXC_QUIC_DGRAMS_UP] = "QUIC datagrams forwarded to upstreams.",
     [PXC_QUIC_DGRAMS_DOWN] = "QUIC datagrams forwarded to clients.",
     [PXC_QUIC_BYTES_UP] = "QUIC payload bytes forwarded to upstreams.",
-    [PXC_QUIC_BYTES_DOWN] = "QUIC payload bytes forwarded to clients."};
+    [PXC_QUIC_BYTES_DOWN] = "QUIC payload bytes forwarded to clients.",
+    [PXC_JA4_DENIED] = "Clients refused by a deny ja4 rule."};
 
 static uint64_t sum_key(int slot, int v) {
   uint64_t t = 0;

@@ -53,12 +53,19 @@ static uint32_t crc32c(uint32_t crc, const uint8_t *p, size_t n) {
   return crc;
 }
 
+#define CRC32C_INIT 0xFFFFFFFFu
+#define CRC32C_XOROUT 0xFFFFFFFFu
+
+uint32_t px_crc32c(const uint8_t *p, size_t n) {
+  return crc32c(CRC32C_INIT, p, n) ^ CRC32C_XOROUT;
+}
+
 /* The PP2_TYPE_CRC32C value covers the whole header with itself zeroed. */
 static int crc_ok(const uint8_t *h, size_t total, size_t at) {
   static const uint8_t zero[CRC32C_LEN] = {0};
-  uint32_t c = crc32c(0xFFFFFFFFu, h, at);
+  uint32_t c = crc32c(CRC32C_INIT, h, at);
   c = crc32c(c, zero, CRC32C_LEN);
-  c = crc32c(c, h + at + CRC32C_LEN, total - at - CRC32C_LEN) ^ 0xFFFFFFFFu;
+  c = crc32c(c, h + at + CRC32C_LEN, total - at - CRC32C_LEN) ^ CRC32C_XOROUT;
   uint32_t want = (uint32_t)h[at] << 24 | (uint32_t)h[at + 1] << 16 |
                   (uint32_t)h[at + 2] << 8 | h[at + 3];
   return c == want;
@@ -341,4 +348,40 @@ int px_pp_v2_add_tlv(uint8_t *hdr, size_t len, size_t cap, uint8_t type,
   hdr[14] = (uint8_t)(body >> 8);
   hdr[15] = (uint8_t)body;
   return (int)(len + TLV_HEAD + vlen);
+}
+
+int px_pp_v2_add_crc32c(uint8_t *hdr, size_t len, size_t cap) {
+  static const uint8_t zero[CRC32C_LEN] = {0};
+  int n = px_pp_v2_add_tlv(hdr, len, cap, PP2_TYPE_CRC32C, zero, CRC32C_LEN);
+  if (n < 0) return -1;
+  uint32_t c = px_crc32c(hdr, (size_t)n);
+  uint8_t *v = hdr + n - CRC32C_LEN;
+  v[0] = (uint8_t)(c >> 24);
+  v[1] = (uint8_t)(c >> 16);
+  v[2] = (uint8_t)(c >> 8);
+  v[3] = (uint8_t)c;
+  return n;
+}
+
+int px_pp_tlv_parse(const char *list, unsigned *mask) {
+  static const struct {
+    const char *name;
+    unsigned bit;
+  } names[] = {{"authority", PX_PP_TLV_AUTHORITY},
+               {"unique_id", PX_PP_TLV_UNIQUE_ID},
+               {"crc32c", PX_PP_TLV_CRC32C},
+               {"ja4", PX_PP_TLV_JA4}};
+  unsigned m = 0;
+  for (const char *p = list;; p++) {
+    size_t n = strcspn(p, ","), i = 0;
+    while (i < sizeof names / sizeof names[0] &&
+           (strlen(names[i].name) != n || strncmp(p, names[i].name, n) != 0))
+      i++;
+    if (i == sizeof names / sizeof names[0] || (m & names[i].bit)) return -1;
+    m |= names[i].bit;
+    p += n;
+    if (!*p) break;
+  }
+  *mask = m;
+  return 0;
 }

@@ -34,4 +34,31 @@ int px_pp_build(int version, const px_addr *src, const px_addr *dst,
 int px_pp_v2_add_tlv(uint8_t *hdr, size_t len, size_t cap, uint8_t type,
                      const uint8_t *v, size_t vlen);
 
+/* More TLV types (docs/proxy.md, "PROXY protocol output"): the
+ * specification's UNIQUE_ID (at most 128 bytes), and the client's JA4 in
+ * a type from the range the specification leaves to private use
+ * (0xE0..0xEF). */
+#define PX_PP2_TYPE_UNIQUE_ID 0x05
+#define PX_PP2_UNIQUE_ID_MAX 128
+#define PX_PP2_TYPE_JA4 0xE4
+
+/* `tlv=` on an upstream line: which TLVs its v2 headers carry. */
+enum {
+  PX_PP_TLV_AUTHORITY = 1 << 0,
+  PX_PP_TLV_UNIQUE_ID = 1 << 1,
+  PX_PP_TLV_CRC32C = 1 << 2,
+  PX_PP_TLV_JA4 = 1 << 3,
+  PX_PP_TLV_DEFAULT = PX_PP_TLV_AUTHORITY
+};
+/* A comma-separated list of authority, unique_id, crc32c, ja4 (each at
+ * most once) into *mask.  0, or -1 for anything else. */
+int px_pp_tlv_parse(const char *list, unsigned *mask);
+/* Appends a PP2_TYPE_CRC32C TLV to the v2 header of len bytes in hdr
+ * (cap bytes), checksumming the whole header, so it must be the last TLV
+ * added.  Returns the new length, or -1 when it does not fit. */
+int px_pp_v2_add_crc32c(uint8_t *hdr, size_t len, size_t cap);
+/* CRC32C (Castagnoli) of n bytes at p: crc32c(p, n) of "123456789" is
+ * 0xE3069283. */
+uint32_t px_crc32c(const uint8_t *p, size_t n);
+
 #endif

@@ -6,8 +6,8 @@
 
 1. the upstream is down (connection refused on every address): a TLS
    client gets a fatal internal_error alert (80), not a bare close; the
-   log says verdict=connect_failed.  A client that did not speak TLS is
-   closed without any byte.
+   log says verdict=connect_failed; the same when every attempt times
+   out.  A client that did not speak TLS is closed without any byte.
 2. a plain upstream that closes on the TLS hello without answering (with
    a FIN, or with a reset): the
    client gets alert 80, the log says verdict=upstream_closed_early with
@@ -99,6 +99,42 @@ def down_case(binary, t):
         px.cleanup()
 
 
+def timeout_case(binary, t):
+    """Every attempt times out: a listener whose accept queue is full
+    drops new SYNs, so the connect hangs until connect_timeout."""
+    full = socket.socket()
+    full.bind(("127.0.0.1", 0))
+    full.listen(0)
+    port = full.getsockname()[1]
+    fillers = []
+    for _ in range(3):  # queue of 1; the others only make sure it is full
+        f = socket.socket()
+        f.setblocking(False)
+        f.connect_ex(("127.0.0.1", port))
+        fillers.append(f)
+    time.sleep(0.2)
+    px = Proxy(binary, ["--listen", "127.0.0.1:{port}", "--default",
+                        "127.0.0.1:%d" % port, "--connect-timeout", "300ms"])
+    try:
+        kind, why = tls_attempt(px.port)
+        t.check("connect timed out: TLS client gets alert internal_error",
+                kind == "alert" and why == "TLSV1_ALERT_INTERNAL_ERROR",
+                "%s %s" % (kind, why))
+        lines = wait_lines(px, 1)
+        t.check("connect timed out: verdict=connect_failed",
+                [d.get("verdict") for d in lines] == [b"connect_failed"],
+                repr(lines))
+        px.stop()
+        cn = px.counters() or {}
+        t.check("connect timed out: counted in connect_timeouts",
+                cn.get("connect_timeouts") == 1, repr(cn))
+    finally:
+        px.cleanup()
+        for f in fillers:
+            f.close()
+        full.close()
+
+
 def read_hello(c):
     """The client's first TLS record (its hello), whole."""
     head = recv_exact(c, 5)
@@ -182,6 +218,7 @@ def main(binary):
     tmp = tempfile.mkdtemp(prefix="sniroute-fail.")
     try:
         down_case(binary, t)
+        timeout_case(binary, t)
         early_close_case(binary, t, "fin")
         early_close_case(binary, t, "reset")
         normal_case(binary, t, tmp)

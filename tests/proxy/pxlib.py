@@ -36,10 +36,12 @@ def _ext(t, data):
     return struct.pack("!HH", t, len(data)) + data
 
 
-def client_hello(sni=b"www.test", alpn=(), pad_to=0, record=16384):
+def client_hello(sni=b"www.test", alpn=(), pad_to=0, record=16384,
+                 extra_exts=b""):
     """A TLS 1.3 ClientHello (raw bytes for SNI and ALPN names) framed in
     records of at most `record` bytes; pad_to: handshake message length
-    to reach with a padding extension."""
+    to reach with a padding extension; extra_exts: more extensions (whole,
+    as on the wire) before it."""
     exts = b""
     if sni is not None:
         entry = b"\x00" + struct.pack("!H", len(sni)) + sni
@@ -49,6 +51,7 @@ def client_hello(sni=b"www.test", alpn=(), pad_to=0, record=16384):
         exts += _ext(16, struct.pack("!H", len(lst)) + lst)
     exts += _ext(43, b"\x02\x03\x04")  # supported_versions: TLS 1.3
     exts += _ext(10, b"\x00\x02\x00\x1d")  # supported_groups: x25519
+    exts += extra_exts
     body = (b"\x03\x03" + os.urandom(32) + b"\x00" + b"\x00\x02\x13\x01" +
             b"\x01\x00")
     if pad_to:
@@ -102,8 +105,9 @@ def parse_kv(line):
     return d
 
 
-KV_KEYS = ["time", "worker", "client", "sni", "alpn", "route", "upstream",
-           "bytes_up", "bytes_down", "ms", "verdict"]
+KV_KEYS = ["time", "worker", "id", "client", "sni", "alpn", "ja4", "ja3",
+           "ech", "route", "upstream", "bytes_up", "bytes_down", "ms",
+           "verdict"]
 
 
 # ------------------------------------------------------------ the proxy

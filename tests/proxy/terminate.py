@@ -3,7 +3,10 @@
 handshake with the upstream's certificate and relays plaintext to a plain
 upstream (issue 10, item 4).
 
-  terminate.py PATH/TO/sniroute-proxy
+  terminate.py PATH/TO/sniroute-proxy [--nginx]
+
+Without --nginx every case but 7 (ctest label proxy); with it case 7 only
+(label integration: it runs nginx).
 
 Throwaway certificates (RSA-2048 for a.test, ECDSA P-256 for b.test) are
 made with `openssl req`; the upstreams are plain Python line servers.
@@ -22,7 +25,12 @@ made with `openssl req`; the upstreams are plain Python line servers.
    tls_handshake_timeout after hello_timeout
 6. a hello too large to peek (read by the proxy): alert internal_error,
    verdict tls_hello_too_large
-7. a missing certificate file is a configuration error naming file:line
+7. real components (--nginx; 77 without nginx or curl): curl through the
+   proxy to a plain nginx with proxy_protocol, HTTP/2 when the upstream's
+   alpn= puts h2 first, HTTP/1.1 when it allows only that
+8. wrong terminate options (missing or repeated ones, bad ALPN lists,
+   files that are not PEM, a key that does not match) are refused by -t;
+   a missing certificate file is a configuration error naming file:line
    (start and -t); a reload switching the certificate works, a reload
    with a bad one keeps the running configuration
 """
@@ -40,7 +48,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pxlib import (SKIP, Checks, Proxy, Server, client_hello, log,
+from pxlib import (SKIP, Checks, Proxy, Server, client_hello, free_port, log,
                    main_wrapper, make_cert, parse_kv, recv_exact)
 
 V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
@@ -416,6 +424,112 @@ def big_hello_case(binary, t, certs):
         up.close()
 
 
+NGINX_CONF = """daemon off;
+master_process off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+  client_body_temp_path {d}/body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;
+  access_log off;
+  server {{
+    listen 127.0.0.1:{h2} http2 proxy_protocol;
+    listen 127.0.0.1:{h1} proxy_protocol;
+    location / {{
+      default_type text/plain;
+      return 200 "plain-nginx $server_protocol client=$proxy_protocol_addr\\n";
+    }}
+  }}
+}}
+"""
+
+
+def nginx_curl_case(binary, t, tmp, certs):
+    """Real components: curl over TLS to the proxy, which terminates and
+    hands plaintext HTTP/2 (ALPN h2) or HTTP/1.1 to a plain nginx with
+    proxy_protocol on its listen (so nginx parses the v2 header with its
+    SSL TLV, and the v1 line)."""
+    (ca, ka), (cb, kb) = certs["a"], certs["b"]
+    d = os.path.join(tmp, "nginx")
+    os.mkdir(d)
+    h2, h1 = free_port(), free_port()
+    with open(os.path.join(d, "nginx.conf"), "w") as f:
+        f.write(NGINX_CONF.format(d=d, h2=h2, h1=h1))
+    ngx = subprocess.Popen(["nginx", "-p", d, "-c", os.path.join(
+        d, "nginx.conf"), "-e", os.path.join(d, "error.log")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    conf = ("listen 127.0.0.1:{port}\n"
+            "upstream a 127.0.0.1:%d terminate cert=%s key=%s "
+            "alpn=h2,http/1.1 proxy_protocol v2\n"
+            "upstream b 127.0.0.1:%d terminate cert=%s key=%s "
+            "alpn=http/1.1 proxy_protocol v1\n"
+            "route a.test a\nroute b.test b\n") % (h2, ca, ka, h1, cb, kb)
+    px = None
+    try:
+        wait_for(lambda: port_open(h2) and port_open(h1))
+        px = Proxy(binary, conf=conf)
+        for name, cafile, want in (("a.test", ca, "HTTP/2.0"),
+                                   ("b.test", cb, "HTTP/1.1")):
+            r = subprocess.run(
+                ["curl", "-sS", "--http2", "--cacert", cafile, "--resolve",
+                 "%s:%d:127.0.0.1" % (name, px.port),
+                 "https://%s:%d/" % (name, px.port)],
+                capture_output=True, text=True, timeout=20)
+            t.check("curl https://%s -> plain nginx speaks %s" % (name, want),
+                    r.stdout == "plain-nginx %s client=127.0.0.1\n" % want,
+                    "%r %r" % (r.stdout, r.stderr))
+    finally:
+        if px:
+            px.cleanup()
+        ngx.terminate()
+        ngx.wait(20)
+
+
+def port_open(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), 0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+def option_errors_case(binary, t, tmp, certs):
+    """Each wrong `terminate` line is refused by -t, naming file:line and
+    what is wrong."""
+    ca, ka = certs["a"]
+    cb, kb = certs["b"]
+    junk = os.path.join(tmp, "junk.pem")
+    with open(junk, "w") as f:
+        f.write("not a certificate\n")
+    cases = [
+        ("cert=%s key=%s" % (ca, ka), "cert=, key= and alpn= need terminate"),
+        ("terminate cert=%s" % ca, "terminate needs cert=FILE and key=FILE"),
+        ("terminate cert= key=%s" % ka, "terminate needs cert=FILE"),
+        ("terminate cert=%s key=%s cert=%s" % (ca, ka, ca), "given twice"),
+        ("terminate cert=%s key=%s alpn=h2,,x" % (ca, ka), "alpn= takes"),
+        ("terminate cert=%s key=%s alpn=%s" % (ca, ka, "x" * 256),
+         "alpn= takes"),
+        ("terminate cert=%s key=%s" % (junk, ka), "certificate %s: " % junk),
+        ("terminate cert=%s key=%s" % (ca, junk), "key %s: " % junk),
+        ("terminate cert=%s key=%s" % (ca, kb), "does not match"),
+    ]
+    conf = os.path.join(tmp, "opt.conf")
+    for opts, want in cases:
+        with open(conf, "w") as f:
+            f.write("listen 127.0.0.1:1\nupstream a 127.0.0.1:2 %s\n"
+                    "route a.test a\n" % opts)
+        r = subprocess.run([binary, "-t", "--config", conf],
+                           capture_output=True, text=True, timeout=20)
+        t.check("-t refuses '%s'" % opts.replace(tmp + "/", "")[:60],
+                r.returncode == 1 and "%s:2: upstream a: " % conf in r.stderr
+                and want in r.stderr, r.stderr)
+
+
 def config_case(binary, t, tmp, certs):
     ca, ka = certs["a"]
     a2, k2 = certs["a2"]
@@ -431,6 +545,19 @@ def config_case(binary, t, tmp, certs):
         t.check("missing certificate: exit 2 with FILE:LINE",
                 rc == 2 and "%s:3: upstream a: certificate %s" %
                 (px.conf, missing) in err, "%s %s" % (rc, err))
+        r = subprocess.run([binary, "-t", "--config", px.conf],
+                           capture_output=True, text=True, timeout=20)
+        t.check("missing certificate: -t fails with FILE:LINE",
+                r.returncode == 1 and "%s:3: upstream a: certificate %s" %
+                (px.conf, missing) in r.stderr, "%s %s" % (r.returncode,
+                                                           r.stderr))
+        with open(px.conf, "w") as f:
+            f.write(bad.replace(missing, ca).replace("{port}",
+                                                     str(px.port)))
+        r = subprocess.run([binary, "-t", "--config", px.conf],
+                           capture_output=True, text=True, timeout=20)
+        t.check("the same with the certificate present: -t succeeds",
+                r.returncode == 0, "%s %s" % (r.returncode, r.stderr))
     finally:
         px.cleanup()
     # A certificate loaded, then a later error: freed (ASan builds would
@@ -499,10 +626,17 @@ def main(binary):
             log("SKIP: proxy built without OpenSSL (error %s)" %
                 ("as documented" if ok else "WRONG: " + r.stderr))
             return SKIP if ok else 1
+        if "--nginx" in sys.argv[2:]:
+            if not (shutil.which("nginx") and shutil.which("curl")):
+                log("SKIP: nginx or curl not installed")
+                return SKIP
+            nginx_curl_case(binary, t, tmp, certs)
+            return t.rc()
         two_names_case(binary, t, certs)
         half_close_case(binary, t, certs)
         handshake_timeout_case(binary, t, certs)
         big_hello_case(binary, t, certs)
+        option_errors_case(binary, t, tmp, certs)
         config_case(binary, t, tmp, certs)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
