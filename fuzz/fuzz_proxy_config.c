@@ -58,7 +58,9 @@ static void check_success(const px_cfg *c) {
     const px_listener *l = &c->listeners[i];
     if (l->accept_pp != (l->ntrusted > 0)) abort();
     if (!memchr(l->text, 0, sizeof l->text)) abort();
+    if (l->server < 0 || l->server >= c->nservers) abort();
   }
+  if (c->nservers < 1 || c->nservers > PX_MAX_SERVERS) abort();
   for (int i = 0; i < c->nups; i++) {
     const px_upstream *u = c->ups[i];
     if (u->naddrs < 1 || u->naddrs > PX_MAX_ADDRS) abort();
@@ -67,13 +69,14 @@ static void check_success(const px_cfg *c) {
   }
   /* Whatever the routes are, a lookup lands on one of the upstreams. */
   static const char *const names[] = {"www.example.test", "a", "", "x.y.z"};
-  for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-    void *t = NULL;
-    int k = sni_router_match(c->router, names[i], strlen(names[i]), NULL, 0,
-                             &t);
-    if (k > 0 && !is_upstream(c, t)) abort();
-    if (k <= 0 && k != SNI_ENOENT) abort();
-  }
+  for (int v = 0; v < c->nservers; v++)
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+      void *t = NULL;
+      int k = sni_router_match(c->servers[v].router, names[i],
+                               strlen(names[i]), NULL, 0, &t);
+      if (k > 0 && !is_upstream(c, t)) abort();
+      if (k <= 0 && k != SNI_ENOENT) abort();
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -185,6 +185,15 @@ enum {
   SNI_NAME_IP_LITERAL   = 1u << 2
 };
 
+/* Encrypted Client Hello (draft-ietf-tls-esni, extension 0xfe0d): with
+ * ECH the hello on the wire is the outer one, so sni (and every other
+ * field here) is the outer, public name of the server's ECH configuration,
+ * never the name inside the encrypted inner hello.  For an outer extension
+ * ech_config_id, ech_kdf, ech_aead (HPKE identifiers), ech_enc_len and
+ * ech_payload_len say what the client encrypted with.  A client without
+ * an ECH configuration sends a GREASE extension of the same shape with
+ * random values: on the wire real and GREASE ECH cannot be told apart, so
+ * ech means "the extension is there", not "the client used ECH". */
 typedef struct sni_hello {
   /* -- framing ----------------------------------------------------------- */
   uint32_t wire_len;        /* bytes of all records carrying the hello      */

@@ -63,7 +63,16 @@ typedef struct builder {
   const char *prefix; /* before each message */
   int addr_flags;     /* px_parse_addr_ex() */
   int reported;       /* the current failure has printed its message */
-  routes rt;
+  routes rts[PX_MAX_SERVERS]; /* each server's route lines */
+  routes *rt;                 /* the server being read */
+  int cur;                    /* its index */
+  int in_block;               /* inside server { } */
+  int blocks;                 /* the file uses server blocks */
+  int listens;                /* listeners of the current block */
+  origin top;                 /* the first top-level listen or route */
+  int hello_set[PX_MAX_SERVERS];
+  char silent_target[PX_MAX_SERVERS][PX_NAME_MAX];
+  origin silent_at[PX_MAX_SERVERS];
   kept *paths;
   origin listen_at[PX_MAX_LISTENERS];
   origin quic_at[PX_MAX_LISTENERS];
@@ -172,7 +181,7 @@ static int add_addr(builder *b, px_upstream *u, const char *text) {
 
 /* ---------------------------------------------------------------- routes */
 static int rt_append(builder *b, const char *s, size_t n) {
-  routes *r = &b->rt;
+  routes *r = b->rt;
   if (n + 2 > r->cap - r->len || !r->text) {
     size_t cap = r->cap ? r->cap : 4096;
     while (n + 2 > cap - r->len) cap *= 2;
@@ -188,7 +197,7 @@ static int rt_append(builder *b, const char *s, size_t n) {
 
 /* Ends the line appended last; it came from file:line. */
 static int rt_end_line(builder *b, const char *file, unsigned line) {
-  routes *r = &b->rt;
+  routes *r = b->rt;
   if (r->n == r->capn) {
     size_t cap = r->capn ? r->capn * 2 : 64;
     origin *o = realloc(r->org, cap * sizeof *o);
@@ -208,16 +217,17 @@ static int rt_line(builder *b, const char *s, size_t n) {
 
 /* Library line k of the combined text as FILE:LINE. */
 static void place(const builder *b, unsigned long k, char *out, size_t cap) {
-  if (k >= 1 && k <= b->rt.n)
-    snprintf(out, cap, "%s:%u", b->rt.org[k - 1].file, b->rt.org[k - 1].line);
+  if (k >= 1 && k <= b->rt->n)
+    snprintf(out, cap, "%s:%u", b->rt->org[k - 1].file,
+             b->rt->org[k - 1].line);
   else
     snprintf(out, cap, "line %lu", k);
 }
 
 static void at_route_line(builder *b, unsigned long k) {
-  if (k < 1 || k > b->rt.n) return;
-  b->file = b->rt.org[k - 1].file;
-  b->line = b->rt.org[k - 1].line;
+  if (k < 1 || k > b->rt->n) return;
+  b->file = b->rt->org[k - 1].file;
+  b->line = b->rt->org[k - 1].line;
 }
 
 /* "line N" at s (after the caller matched "line "): N, and *end after it;
@@ -280,12 +290,112 @@ static int resolve_target(void *ctx, const char *target, size_t len,
 /* Loads every collected route line, then compiles the router. */
 static int load_routes(builder *b) {
   b->reported = 0;
-  int r = b->rt.len ? sni_router_load_map(b->router, b->rt.text, b->rt.len,
+  int r = b->rt->len ? sni_router_load_map(b->router, b->rt->text, b->rt->len,
                                           resolve_target, b)
                     : 0;
   if (r < 0) return b->reported ? -1 : fail_router(b, r);
   r = sni_router_compile(b->router);
   return r < 0 ? fail_router(b, r) : 0;
+}
+
+/* ------------------------------------------------------------- servers */
+/* A new server (a block, or the implicit one) becomes the current one. */
+static int new_server(builder *b, const char *name) {
+  px_cfg *c = b->cfg;
+  if (c->nservers == PX_MAX_SERVERS)
+    return fail(b, "too many server blocks (at most %d)", PX_MAX_SERVERS);
+  px_server *s = &c->servers[c->nservers];
+  if (sni_router_create(&s->router, NULL) != 0) return fail(b, "out of memory");
+  if (name)
+    snprintf(s->name, sizeof s->name, "%s", name);
+  else
+    snprintf(s->name, sizeof s->name, "%d", c->nservers);
+  s->tls = 1;
+  b->cur = c->nservers++;
+  b->rt = &b->rts[b->cur];
+  b->listens = 0;
+  return 0;
+}
+
+/* Top-level listeners and routes form the implicit server.  A file uses
+ * either that or server blocks: a listener outside every block would
+ * have no routes, routes outside every block no listener. */
+static int top_level(builder *b, const char *what) {
+  if (b->in_block) return 0;
+  if (b->blocks)
+    return fail(b, "%s outside a server block (this configuration uses "
+                   "server blocks: every listen and route goes in one)",
+                what);
+  if (b->cfg->nservers) return 0;
+  b->top = (origin){b->file, b->line};
+  return new_server(b, NULL);
+}
+
+/* `tls off`: every connection goes to the default route, so a route by
+ * name could never match; say so rather than ignore it. */
+static int default_only(builder *b) {
+  const char *t = b->rt->text;
+  for (size_t i = 0, k = 1; i < b->rt->len; k++) {
+    const char *e = memchr(t + i, '\n', b->rt->len - i);
+    size_t n = (size_t)(e - (t + i)), sp = strspn(t + i, " \t");
+    size_t w = sp < n ? strcspn(t + i + sp, " \t\n") : 0;
+    if (w && t[i + sp] != '#' &&
+        !(w == strlen("default") && memcmp(t + i + sp, "default", w) == 0)) {
+      at_route_line(b, k);
+      return fail(b, "server %s has tls off: only a default route applies "
+                     "(no name is read)", b->cfg->servers[b->cur].name);
+    }
+    i += n + 1;
+  }
+  return 0;
+}
+
+/* What a server routes to without a hello: `tls off` connections (the
+ * default route) and silent clients.  Neither is TLS from the proxy's
+ * side, so `terminate` cannot apply. */
+static int check_plain(builder *b, px_server *s) {
+  void *t = NULL;
+  if (!s->tls) {
+    if (sni_router_match(s->router, NULL, 0, NULL, 0, &t) <= 0 || !t)
+      return fail(b, "server %s has tls off: it needs a default route",
+                  s->name);
+    if (((const px_upstream *)t)->tls)
+      return fail(b, "server %s has tls off: its default upstream cannot "
+                     "terminate TLS", s->name);
+  }
+  if (!b->silent_target[b->cur][0]) return 0;
+  b->file = b->silent_at[b->cur].file;
+  b->line = b->silent_at[b->cur].line;
+  if (!s->tls)
+    return fail(b, "server %s: silent needs TLS (with tls off every "
+                   "connection is routed at once)", s->name);
+  if (s->hello_timeout_ms && s->silent_ms >= s->hello_timeout_ms)
+    return fail(b, "server %s: silent must be shorter than its "
+                   "hello_timeout (else silent clients are closed first)",
+                s->name);
+  if (resolve_target(b, b->silent_target[b->cur], 0, 0, &t) != 0) return -1;
+  s->silent_up = t;
+  if (s->silent_up->tls)
+    return fail(b, "server %s: silent target %s cannot terminate TLS (a "
+                   "silent client sends no hello)", s->name,
+                s->silent_up->name);
+  return 0;
+}
+
+/* Once everything is read: each server's routes, timeouts and targets. */
+static int finish_servers(builder *b) {
+  px_cfg *c = b->cfg;
+  for (int i = 0; i < c->nservers; i++) {
+    px_server *s = &c->servers[i];
+    b->cur = i;
+    b->rt = &b->rts[i];
+    b->router = s->router;
+    if (!b->hello_set[i]) s->hello_timeout_ms = c->hello_timeout_ms;
+    if ((!s->tls && default_only(b) != 0) || load_routes(b) != 0 ||
+        check_plain(b, s) != 0)
+      return -1;
+  }
+  return 0;
 }
 
 /* --------------------------------------------------------------- directives */
@@ -356,6 +466,8 @@ static int add_listener(builder *b, char **tok, int n) {
   if (quic && (l->accept_pp || l->ntrusted))
     return fail(b, "listen %s quic: proxy_protocol does not apply to QUIC",
                 l->text);
+  l->server = b->cur;
+  b->listens++;
   if (quic) {
     b->quic_at[c->nquic++] = (origin){b->file, b->line};
     return 0;
@@ -622,7 +734,7 @@ static px_cfg *cfg_new(void) {
 
 static void cfg_free(px_cfg *c) {
   if (!c) return;
-  sni_router_free(c->router);
+  for (int i = 0; i < c->nservers; i++) sni_router_free(c->servers[i].router);
   px_fpdeny_free(c->deny);
   for (int i = 0; i < c->nups; i++) {
     px_tls_free(c->ups[i]->tls);
@@ -799,7 +911,8 @@ const char *const px_directives[] = {
     "splice",          "user",          "group",         "pid_file",
     "metrics",         "log_format",    "quic_idle_timeout",
     "quic_max_flows",  "quic_hello_datagrams", "quic_hello_bytes",
-    "deny",            NULL};
+    "deny",            "server",        "tls",           "silent",
+    NULL};
 
 static int known_directive(const char *k) {
   for (int i = 0; px_directives[i]; i++)
@@ -811,7 +924,84 @@ static int known_directive(const char *k) {
 typedef struct file_state {
   const char *path;
   unsigned routes_line; /* of an open "routes {", 0 outside */
+  unsigned server_line; /* of an open "server {", 0 outside */
 } file_state;
+
+/* `server {` or `server NAME {`. */
+static int server_open(builder *b, file_state *f, char **tok, int n) {
+  if (f->server_line) return fail(b, "a server block cannot hold another");
+  if (n < 2 || n > 3 || strcmp(tok[n - 1], "{") != 0)
+    return fail(b, "write: server {  or  server NAME {");
+  if (b->cfg->nservers && !b->blocks)
+    return fail(b, "server block after top-level listen or routes (%s:%u): "
+                   "put those in a server block too", b->top.file,
+                b->top.line);
+  const char *name = n == 3 ? tok[1] : NULL;
+  if (name && !valid_name(name))
+    return fail(b, "server name '%.80s': 1..%d letters, digits, '.', '_' "
+                   "or '-'", name, PX_NAME_MAX - 1);
+  for (int i = 0; name && i < b->cfg->nservers; i++)
+    if (strcmp(b->cfg->servers[i].name, name) == 0)
+      return fail(b, "server %s defined twice", name);
+  if (new_server(b, name) != 0) return -1;
+  b->blocks = b->in_block = 1;
+  f->server_line = b->line;
+  return 0;
+}
+
+static int server_close(builder *b, file_state *f) {
+  if (b->listens == 0) {
+    b->line = f->server_line;
+    return fail(b, "server %s has no listen", b->cfg->servers[b->cur].name);
+  }
+  f->server_line = 0;
+  b->in_block = 0;
+  return 0;
+}
+
+/* hello_timeout, tls and silent inside a server block. */
+static int server_setting(builder *b, char **tok, int n) {
+  px_server *s = &b->cfg->servers[b->cur];
+  const char *k = tok[0];
+  if (strcmp(k, "tls") == 0) {
+    if (n != 2 || (strcmp(tok[1], "on") && strcmp(tok[1], "off")))
+      return fail(b, "tls on|off");
+    s->tls = strcmp(tok[1], "on") == 0;
+    return 0;
+  }
+  if (strcmp(k, "hello_timeout") == 0) {
+    b->hello_set[b->cur] = 1;
+    if (n == 2 && parse_duration(tok[1], &s->hello_timeout_ms) == 0) return 0;
+    return fail(b, "hello_timeout DURATION|off (1ms..24h)");
+  }
+  unsigned ms;
+  if (n != 3 || parse_duration(tok[1], &ms) != 0 || ms == 0)
+    return fail(b, "silent DURATION TARGET (DURATION 1ms..24h, a whole "
+                   "number with unit ms, s, m or h)");
+  if (strlen(tok[2]) >= sizeof b->silent_target[0])
+    return fail(b, "silent target '%.40s...' is too long (at most %zu "
+                   "bytes)", tok[2], sizeof b->silent_target[0] - 1);
+  s->silent_ms = ms;
+  snprintf(b->silent_target[b->cur], sizeof b->silent_target[0], "%s",
+           tok[2]);
+  b->silent_at[b->cur] = (origin){b->file, b->line};
+  return 0;
+}
+
+/* Which directives a server block takes, and which only it takes. */
+static int block_rules(builder *b, const char *k) {
+  static const char *const in_block[] = {"listen", "routes", "route", "map",
+                                         "hello_timeout", "tls", "silent"};
+  int allowed = 0;
+  for (size_t i = 0; i < sizeof in_block / sizeof *in_block; i++)
+    allowed |= strcmp(k, in_block[i]) == 0;
+  if (b->in_block && !allowed)
+    return fail(b, "%s is global: it cannot be used in a server block", k);
+  if (!b->in_block && (!strcmp(k, "tls") || !strcmp(k, "silent")))
+    return fail(b, "%s belongs in a server block", k);
+  if (!allowed || strcmp(k, "hello_timeout") == 0) return 0;
+  return top_level(b, k);
+}
 
 /* One line outside routes { }. */
 static int file_directive(builder *b, file_state *f, char *s) {
@@ -821,6 +1011,12 @@ static int file_directive(builder *b, file_state *f, char *s) {
   if (n == 0) return 0;
   if (!known_directive(tok[0]))
     return fail(b, "unknown directive '%s'", tok[0]);
+  if (strcmp(tok[0], "server") == 0) return server_open(b, f, tok, n);
+  if (block_rules(b, tok[0]) != 0) return -1;
+  if (b->in_block && (strcmp(tok[0], "hello_timeout") == 0 ||
+                      strcmp(tok[0], "tls") == 0 ||
+                      strcmp(tok[0], "silent") == 0))
+    return server_setting(b, tok, n);
   if (strcmp(tok[0], "routes") == 0) {
     if (n != 2 || strcmp(tok[1], "{") != 0) return fail(b, "write: routes {");
     f->routes_line = b->line;
@@ -852,17 +1048,19 @@ static int file_lines(builder *b, file_state *f, char *text) {
     char *s = trim(ln);
     if (!*s || *s == '#') continue;
     int rc = 0;
-    if (!f->routes_line)
-      rc = file_directive(b, f, s);
-    else if (strcmp(s, "}") == 0)
+    if (f->routes_line && strcmp(s, "}") == 0)
       f->routes_line = 0;
-    else
+    else if (f->routes_line)
       rc = rt_line(b, s, strlen(s));
+    else if (f->server_line && strcmp(s, "}") == 0)
+      rc = server_close(b, f);
+    else
+      rc = file_directive(b, f, s);
     if (rc != 0) return rc;
   }
-  if (f->routes_line) {
-    b->line = f->routes_line;
-    return fail(b, "routes { without }");
+  if (f->routes_line || f->server_line) {
+    b->line = f->routes_line ? f->routes_line : f->server_line;
+    return fail(b, "%s { without }", f->routes_line ? "routes" : "server");
   }
   return 0;
 }
@@ -931,6 +1129,12 @@ static int apply_option(builder *b, const char *a, const char *v) {
   /* The file is read before the options: only one. */
   if (strcmp(a, "--config") == 0)
     return v == b->config ? 0 : fail(b, "--config given twice");
+  /* Listeners and routes of the quick form are top-level ones. */
+  if ((!strcmp(a, "--listen") || !strcmp(a, "--quic") || !strcmp(a, "--route") ||
+       !strcmp(a, "--default") || !strcmp(a, "--no-sni") ||
+       !strcmp(a, "--not-tls")) &&
+      top_level(b, a) != 0)
+    return -1;
   if (strcmp(a, "--listen") == 0) {
     char *copy = malloc(strlen(v) + 1);
     if (!copy) return fail(b, "out of memory");
@@ -975,8 +1179,10 @@ static int apply_options(builder *b, int argc, char **argv) {
 
 /* ---------------------------------------------------------------- build */
 static void builder_free(builder *b) {
-  free(b->rt.text);
-  free(b->rt.org);
+  for (int i = 0; i < PX_MAX_SERVERS; i++) {
+    free(b->rts[i].text);
+    free(b->rts[i].org);
+  }
   while (b->paths) {
     kept *k = b->paths;
     b->paths = k->next;
@@ -1020,13 +1226,11 @@ static px_cfg *build(const px_cfg_src *src, const px_cfg *old) {
                .prefix = src->bare ? "" : PREFIX,
                .addr_flags = src->numeric ? PX_ADDR_NUMERIC : 0};
   px_cfg *c = cfg_new();
-  if (!c || sni_router_create(&c->router, NULL) != 0) {
-    cfg_free(c);
+  if (!c) {
     fprintf(b.err, "%sout of memory\n", b.prefix);
     return NULL;
   }
   b.cfg = c;
-  b.router = c->router;
   const char *config = src->config;
   for (int i = 1; !config && i < src->argc; i++)
     if (strcmp(src->argv[i], "--config") == 0 && i + 1 < src->argc)
@@ -1054,7 +1258,7 @@ static px_cfg *build(const px_cfg_src *src, const px_cfg *old) {
   if (rc == 0 && c->nlisteners == 0 && c->nquic == 0)
     rc = fail(&b, "no listener (--listen ADDR:PORT or 'listen' in the "
                   "config; --help)");
-  if (rc == 0) rc = load_routes(&b);
+  if (rc == 0) rc = finish_servers(&b);
   if (rc == 0 && old) rc = same_listeners(&b, old);
   builder_free(&b);
   if (rc == 0) {

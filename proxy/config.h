@@ -11,6 +11,7 @@
 #include "sniroute.h"
 
 #define PX_MAX_LISTENERS 16
+#define PX_MAX_SERVERS 16
 #define PX_MAX_ADDRS 8
 #define PX_MAX_TRUSTED 16
 #define PX_NAME_MAX 64   /* upstream names: at most 63 bytes */
@@ -22,6 +23,7 @@ typedef struct px_listener {
   int accept_pp; /* expect a PROXY v1/v2 header first */
   px_cidr trusted[PX_MAX_TRUSTED];
   int ntrusted;
+  int server; /* index in px_cfg.servers: whose routes apply */
 } px_listener;
 
 typedef struct px_upstream {
@@ -35,6 +37,18 @@ typedef struct px_upstream {
    * configuration is built (tls.h); NULL: TLS passes through. */
   struct px_tls *tls;
 } px_upstream;
+
+/* A `server { }` block, or the one implicit server of a file without
+ * blocks: the routes of its listeners and what happens before a
+ * connection is routed (docs/proxy.md, Server blocks). */
+typedef struct px_server {
+  char name[PX_NAME_MAX]; /* the log's label: the block's name or index */
+  sni_router *router;
+  unsigned hello_timeout_ms; /* its own, else the top-level value */
+  int tls;                   /* 0: `tls off`, to the default route at once */
+  unsigned silent_ms;        /* `silent`: 0 when not set */
+  const px_upstream *silent_up;
+} px_server;
 
 /* One loaded configuration.  Immutable once published; shared by workers
  * and connections through a reference count so that SIGHUP can swap it
@@ -62,7 +76,8 @@ typedef struct px_cfg {
   int ja4_tlv; /* an upstream sends the JA4 in its PROXY v2 header */
   px_upstream **ups; /* each allocated alone: routes point at them */
   int nups;
-  sni_router *router;
+  px_server servers[PX_MAX_SERVERS]; /* listeners point at them */
+  int nservers;
   char source[512]; /* config file path, "" for the quick form */
   /* Operations (main.c, daemon.c, metrics.c); fixed at start like the
    * listeners: a reload parses them but they are not re-applied. */

@@ -75,6 +75,11 @@ static const char *hint_for(const char *verdict) {
   return NULL;
 }
 
+/* The server block whose routes and settings apply to c. */
+static const px_server *server_of(const px_conn *c) {
+  return &c->cfg->servers[c->cfg->listeners[c->listener].server];
+}
+
 static void log_line(px_worker *w, const px_log_rec *r) {
   if (px_log_conn(r) != 0) px_count(w, PXC_LOG_DROPPED, 1);
 }
@@ -87,6 +92,7 @@ static void log_conn(px_worker *w, px_conn *c) {
   px_log_rec r = {.worker = w->id,
                   .format = c->cfg->log_format,
                   .client = &c->client,
+                  .server = server_of(c)->name,
                   .up = c->up,
                   .addr_i = c->addr_i,
                   .sni = s && s->has_sni ? s->data : NULL,
@@ -334,7 +340,7 @@ static void start_tls(px_worker *w, px_conn *c) {
     return;
   }
   c->state = PX_ST_TLS;
-  px_timer_set(w, c, PX_TL_HELLO, c->cfg->hello_timeout_ms);
+  px_timer_set(w, c, PX_TL_HELLO, server_of(c)->hello_timeout_ms);
   tls_step(w, c);
 }
 
@@ -522,6 +528,42 @@ static int hello_consume(px_conn *c, size_t queued, size_t *need) {
   return hello_read(c, need);
 }
 
+/* The routing decision made: connect (the hello timer gives way to the
+ * connect timer). */
+static void connect_to(px_worker *w, px_conn *c, const char *label,
+                       const px_upstream *up) {
+  c->route = label;
+  c->up = up;
+  px_count(w, PXC_ROUTED, 1);
+  start_connect(w, c, 0);
+}
+
+/* A byte came before the server's `silent` deadline: from now on the
+ * client is held to hello_timeout (counted from accept), like any. */
+static void end_silence(px_worker *w, px_conn *c) {
+  c->silent = 0;
+  unsigned h = server_of(c)->hello_timeout_ms;
+  uint64_t end = c->t_start + h;
+  px_timer_set(w, c, PX_TL_HELLO,
+               !h ? 0 : end > w->now ? (unsigned)(end - w->now) : 1);
+}
+
+/* The `silent` deadline passed.  A client that sent nothing is connected
+ * to the silent target (whose banner it waits for); one whose bytes are
+ * queued but not yet seen, or whose PROXY header is incomplete, is not
+ * silent. */
+static void silent_expired(px_worker *w, px_conn *c) {
+  uint8_t byte;
+  if (c->state == PX_ST_HELLO &&
+      recv(c->cfd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
+      (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    c->silent = 0;
+    connect_to(w, c, "silent", server_of(c)->silent_up);
+    return;
+  }
+  end_silence(w, c);
+}
+
 static void do_hello(px_worker *w, px_conn *c) {
   size_t peeked = 0, need = 0;
   int r;
@@ -533,6 +575,8 @@ static void do_hello(px_worker *w, px_conn *c) {
     if ((r == SNI_EAGAIN || r == SNI_ENOSPC) && peeked >= PX_PEEK_QUEUED)
       r = hello_consume(c, peeked, &need);
   }
+  if (c->silent && (r != SNI_EAGAIN || peeked > 0 || c->hb))
+    end_silence(w, c);
   if (r == SNI_EAGAIN) {
     /* Peeking: what is queued plus what is missing (nothing before the
      * first byte: the bytes might not be TLS).  Consuming: what is
@@ -559,7 +603,7 @@ static void do_hello(px_worker *w, px_conn *c) {
   uint64_t now_us = px_metrics_now_us();
   px_metrics_observe(w->id, PXH_HELLO_WAIT, now_us - c->t_us);
   c->t_us = now_us; /* the upstream connect starts now */
-  px_route rt = px_route_decide(c->cfg, &w->hello, r);
+  px_route rt = px_route_decide(server_of(c), &w->hello, r);
   c->route = rt.label;
   if (!rt.up) {
     px_count(w, PXC_NO_ROUTE, 1);
@@ -571,9 +615,21 @@ static void do_hello(px_worker *w, px_conn *c) {
     }
     return;
   }
-  px_count(w, PXC_ROUTED, 1);
-  c->up = rt.up;
-  start_connect(w, c, 0);
+  connect_to(w, c, rt.label, rt.up);
+}
+
+/* After the PROXY header, if any: the hello, or for a `tls off` server
+ * its default route at once (nothing is awaited, so an upstream that
+ * speaks first is heard). */
+static void start_hello(px_worker *w, px_conn *c) {
+  const px_server *s = server_of(c);
+  c->state = PX_ST_HELLO;
+  if (s->tls) {
+    do_hello(w, c);
+    return;
+  }
+  px_route rt = px_route_plain(s);
+  connect_to(w, c, rt.label, rt.up);
 }
 
 static void do_proxy_header(px_worker *w, px_conn *c) {
@@ -611,8 +667,7 @@ static void do_proxy_header(px_worker *w, px_conn *c) {
     c->dst = malloc(sizeof *c->dst);
     if (c->dst) *c->dst = dst;
   }
-  c->state = PX_ST_HELLO;
-  do_hello(w, c);
+  start_hello(w, c);
 }
 
 /* ---------------------------------------------------------------- relay */
@@ -763,6 +818,7 @@ void px_conn_accept(px_worker *w, int li, int fd, const px_addr *peer) {
     px_log_rec r = {.worker = w->id,
                     .format = w->cfg->log_format,
                     .client = peer,
+                    .server = w->cfg->servers[L->server].name,
                     .verdict = "no_memory"};
     if (px_log_enabled()) log_line(w, &r);
     close(fd);
@@ -798,17 +854,25 @@ void px_conn_accept(px_worker *w, int li, int fd, const px_addr *peer) {
   } else {
     c->state = PX_ST_HELLO;
   }
-  px_timer_set(w, c, PX_TL_HELLO, c->cfg->hello_timeout_ms);
+  const px_server *s = server_of(c);
+  c->silent = s->tls && s->silent_ms;
+  px_timer_set(w, c, PX_TL_HELLO,
+               c->silent ? s->silent_ms : s->hello_timeout_ms);
   if (ep_add(w, fd, c, PX_TAG_CLIENT) != 0) {
     px_conn_close(w, c, "no_memory");
     return;
   }
   /* The hello often arrived with the handshake's last ACK: try now. */
-  on_client(w, c, EPOLLIN);
+  if (c->state == PX_ST_PP)
+    do_proxy_header(w, c);
+  else
+    start_hello(w, c);
 }
 
 void px_conn_expire(px_worker *w, px_conn *c, int l) {
-  if (l == PX_TL_HELLO) {
+  if (l == PX_TL_HELLO && c->silent) {
+    silent_expired(w, c);
+  } else if (l == PX_TL_HELLO) {
     px_count(w, PXC_HELLO_TIMEOUTS, 1);
     px_conn_close(w, c, c->state == PX_ST_TLS ? "tls_handshake_timeout"
                                               : "hello_timeout");

@@ -44,6 +44,8 @@ typedef struct px_conn {
    * pump_direct() in relay.c). */
   uint8_t hup_c, hup_u;
   uint8_t tls; /* the client's first bytes were a TLS record */
+  /* The hello deadline is the server's `silent` one: no byte yet. */
+  uint8_t silent;
   const char *verdict;
   px_cfg *cfg;
   const px_upstream *up;

@@ -191,6 +191,7 @@ size_t px_log_format(const px_log_rec *r, char *out, size_t cap) {
   }
   field_str(&s, json, "id", r->id);
   field_str(&s, json, "client", cl);
+  field_str(&s, json, "server", r->server);
   field(&s, json, "sni", r->sni, r->sni ? r->sni_len : 0);
   field_alpn(&s, json, r->alpn, r->alpn_len);
   field_str(&s, json, "ja4", r->ja4);

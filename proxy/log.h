@@ -68,6 +68,7 @@ typedef struct px_log_rec {
   int worker;
   int format;            /* PX_LOG_KV or PX_LOG_JSON */
   const px_addr *client;
+  const char *server;    /* the server block's label; NULL: absent */
   const px_upstream *up; /* NULL: not routed */
   int addr_i;            /* the upstream address used */
   /* The server name as sent (any bytes); NULL: none. */

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fpdeny.h"
 #include "metrics.h"
 #include "qflow.h"
 #include "route.h"
@@ -150,6 +151,7 @@ static void log_flow(px_worker *w, const px_qflow *f, const char *verdict) {
   px_log_rec r = {.worker = w->id,
                   .format = f->cfg->log_format,
                   .client = &client,
+                  .server = f->cfg->servers[f->cfg->quic[f->li].server].name,
                   .up = f->up,
                   .addr_i = f->addr_i,
                   .sni = f->has_sni ? info : NULL,
@@ -304,7 +306,17 @@ static void hello_done(px_worker *w, px_quic *q, px_qflow *f, int rc) {
     return;
   }
   if (rc > 0) save_info(f, &p->h);
-  px_route r = px_route_decide(f->cfg, &p->h, rc);
+  char ja4[SNI_JA4_MAX];
+  if (rc > 0 && f->cfg->deny && px_fpdeny_hello(f->cfg->deny, &p->h, ja4)) {
+    /* `deny ja4` (fpdeny.h): the held datagrams are dropped; the client's
+     * retransmissions start new flows that end the same way. */
+    px_count(w, PXC_JA4_DENIED, 1);
+    flow_end(w, q, f, "ja4_denied");
+    return;
+  }
+  /* The routes of the server block the QUIC listener is in. */
+  px_route r = px_route_decide(&f->cfg->servers[f->cfg->quic[f->li].server],
+                               &p->h, rc);
   f->route = r.label;
   /* A `terminate` upstream speaks TLS over TCP: QUIC cannot go there. */
   f->up = r.up && !r.up->tls ? r.up : NULL;

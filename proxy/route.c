@@ -20,23 +20,31 @@ static const char *rule_label(int k) {
   }
 }
 
-px_route px_route_decide(const px_cfg *c, const sni_hello *h, int status) {
+px_route px_route_decide(const px_server *s, const sni_hello *h,
+                         int status) {
   px_route r = {NULL, "none"};
   void *t = NULL;
   if (status == SNI_EPROTO || status == SNI_E2BIG || status == SNI_ENOSPC) {
     /* A hello we cannot read carries no name we could trust: route it
      * like one without SNI (no_sni, else default). */
-    int k = sni_router_match(c->router, NULL, 0, NULL, 0, &t);
+    int k = sni_router_match(s->router, NULL, 0, NULL, 0, &t);
     r.up = k > 0 ? t : NULL;
     r.label = status == SNI_EPROTO ? "bad_hello" : "too_large";
     return r;
   }
   /* The router reads only the status for bytes that are not TLS. */
-  int k = sni_router_match_hello(c->router, status == SNI_ENOTTLS ? NULL : h,
+  int k = sni_router_match_hello(s->router, status == SNI_ENOTTLS ? NULL : h,
                                  status, &t);
   if (k > 0 && t) {
     r.up = t;
     r.label = rule_label(k);
   }
+  return r;
+}
+
+px_route px_route_plain(const px_server *s) {
+  void *t = NULL;
+  int k = sni_router_match(s->router, NULL, 0, NULL, 0, &t);
+  px_route r = {k > 0 ? t : NULL, "default"};
   return r;
 }

@@ -10,9 +10,12 @@ typedef struct px_route {
   const char *label;     /* rule that matched, for the log (static) */
 } px_route;
 
-/* status is the peek result: > 0 a complete hello (or SSLv2) in *h,
- * SNI_ENOTTLS, or SNI_EPROTO / SNI_E2BIG / SNI_ENOSPC for a hello that
- * could not be read (h is then not looked at). */
-px_route px_route_decide(const px_cfg *c, const sni_hello *h, int status);
+/* By server s's routes.  status is the peek result: > 0 a complete hello
+ * (or SSLv2) in *h, SNI_ENOTTLS, or SNI_EPROTO / SNI_E2BIG / SNI_ENOSPC
+ * for a hello that could not be read (h is then not looked at). */
+px_route px_route_decide(const px_server *s, const sni_hello *h, int status);
+/* A `tls off` server: its default route (the only one it may have), with
+ * nothing read from the client. */
+px_route px_route_plain(const px_server *s);
 
 #endif

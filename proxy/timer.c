@@ -23,11 +23,17 @@ void px_timer_set(px_worker *w, px_conn *c, int l, unsigned ms) {
   if (ms == 0) return;
   c->deadline = w->now + ms;
   c->tlist = (uint8_t)l;
-  c->prev = w->tail[l];
-  c->next = NULL;
-  if (w->tail[l])
-    w->tail[l]->next = c;
+  px_conn *p = w->tail[l];
+  while (p && p->deadline > c->deadline) p = p->prev;
+  /* After p (NULL: first). */
+  c->prev = p;
+  c->next = p ? p->next : w->head[l];
+  if (c->next)
+    c->next->prev = c;
+  else
+    w->tail[l] = c;
+  if (p)
+    p->next = c;
   else
     w->head[l] = c;
-  w->tail[l] = c;
 }

@@ -1,8 +1,9 @@
 /* Connection deadlines of a worker.  Every list holds connections of one
- * kind of deadline, and deadlines of a kind are now + a fixed duration, so
- * appending keeps each list sorted and only heads need checking (after a
- * reload changes a duration, a list may be briefly out of order: an entry
- * then expires late, never early). */
+ * kind of deadline, sorted, so only heads need checking.  Deadlines of a
+ * kind are mostly now + one fixed duration, so an entry is inserted by
+ * walking back from the tail: at once in that case.  Only different
+ * durations on one list (server blocks' hello_timeout and silent, a
+ * reload that changed a duration) make it walk past later entries. */
 #ifndef PX_TIMER_H
 #define PX_TIMER_H
 

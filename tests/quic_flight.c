@@ -4,7 +4,11 @@
  * (tests/proxy/quic.py sends them over UDP itself, so it controls source
  * addresses, order and timing).
  *
- *   sniroute-test-quic-flight NAME ALPN[,ALPN...] SEED
+ *   sniroute-test-quic-flight NAME ALPN[,ALPN...] SEED [--hello]
+ *
+ * --hello prints the bare ClientHello handshake message instead (one hex
+ * line), for a fingerprint reference that does not decrypt QUIC
+ * (tests/ja4_ref.py --hex ... --quic).
  *
  * The ClientHello carries NAME as its SNI (none when NAME is "-") and the
  * ALPN list; it is cut into several CRYPTO frames in random order, one
@@ -45,12 +49,19 @@ static void build_hello(buf *hs, const char *name, char *alpn) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 4) {
-    fprintf(stderr, "usage: %s NAME ALPN[,ALPN...] SEED\n", argv[0]);
+  if (argc != 4 && (argc != 5 || strcmp(argv[4], "--hello") != 0)) {
+    fprintf(stderr, "usage: %s NAME ALPN[,ALPN...] SEED [--hello]\n",
+            argv[0]);
     return 2;
   }
   buf hs = {0};
   build_hello(&hs, argv[1], argv[2]);
+  if (argc == 5) {
+    for (size_t k = 0; k < hs.n; k++) printf("%02x", hs.p[k]);
+    putchar('\n');
+    b_free(&hs);
+    return 0;
+  }
   static qt_flight f;
   qt_options o = {.version = 1,
                   .pieces = PIECES,

@@ -79,8 +79,8 @@ static void test_values(void **state) {
   assert_int_equal(c->ups[0]->pp, 2);
   assert_string_equal(c->ups[1]->name, "127.0.0.1:9");
   void *t = NULL;
-  assert_true(sni_router_match(c->router, "www.example.test", 16, NULL, 0,
-                               &t) > 0);
+  assert_true(sni_router_match(c->servers[0].router, "www.example.test", 16,
+                               NULL, 0, &t) > 0);
   assert_ptr_equal(t, c->ups[0]);
   px_cfg_unref(c);
 }
@@ -227,9 +227,10 @@ static void test_route_places(void **state) {
   assert_non_null(c);
   void *tg = NULL;
   /* Only for clients offering h2: the alpn= field 900 blanks on counts. */
-  assert_int_equal(sni_router_match(c->router, "www.a.test", 10, NULL, 0, &tg),
+  assert_int_equal(sni_router_match(c->servers[0].router, "www.a.test", 10,
+                                    NULL, 0, &tg),
                    SNI_ENOENT);
-  assert_true(sni_router_match(c->router, "www.a.test", 10,
+  assert_true(sni_router_match(c->servers[0].router, "www.a.test", 10,
                                (const uint8_t *)"\x02h2", 3, &tg) > 0);
   px_cfg_unref(c);
   char *argv4[] = {"x", "--listen", "127.0.0.1:1", "--route", "a\nb=1.2.3.4:5"};
@@ -323,8 +324,57 @@ static void test_check(void **state) {
   assert_int_equal(errbuf[0], 'c');
 }
 
+/* Server blocks: listeners point at their block, each block has its own
+ * routes and hello_timeout (else the top-level one), silent resolves its
+ * target; misuse names the line. */
+static void test_servers(void **state) {
+  (void)state;
+  px_cfg *c = good("hello_timeout 7s\n"
+                   "upstream up 127.0.0.1:9\n"
+                   "server a {\n listen 127.0.0.1:1\n listen 127.0.0.1:2\n"
+                   " hello_timeout 2s\n silent 1s 127.0.0.1:25\n"
+                   " route x.test up\n}\n"
+                   "server {\n listen 127.0.0.1:3\n tls off\n"
+                   " route default up\n}\n");
+  assert_int_equal(c->nservers, 2);
+  assert_string_equal(c->servers[0].name, "a");
+  assert_string_equal(c->servers[1].name, "1");
+  assert_int_equal(c->listeners[1].server, 0);
+  assert_int_equal(c->listeners[2].server, 1);
+  assert_int_equal(c->servers[0].hello_timeout_ms, 2000);
+  assert_int_equal(c->servers[1].hello_timeout_ms, 7000);
+  assert_int_equal(c->servers[0].tls, 1);
+  assert_int_equal(c->servers[1].tls, 0);
+  assert_int_equal(c->servers[0].silent_ms, 1000);
+  assert_string_equal(c->servers[0].silent_up->name, "127.0.0.1:25");
+  void *t = NULL;
+  assert_true(sni_router_match(c->servers[0].router, "x.test", 6, NULL, 0,
+                               &t) > 0);
+  assert_int_equal(sni_router_match(c->servers[1].router, "x.test", 6, NULL,
+                                    0, &t),
+                   SNI_ROUTE_DEFAULT);
+  px_cfg_unref(c);
+  c = good(L "route default 127.0.0.1:9\n");
+  assert_int_equal(c->nservers, 1);
+  assert_string_equal(c->servers[0].name, "0");
+  px_cfg_unref(c);
+  bad("server {\n listen 127.0.0.1:1\n}\nroute a.test 127.0.0.1:9\n",
+      "t.conf:4: route outside a server block");
+  bad("server {\n listen 127.0.0.1:1\n silent 2s 127.0.0.1:9\n"
+      " hello_timeout 2s\n}\n",
+      "t.conf:3: server 0: silent must be shorter");
+  bad("server {\n listen 127.0.0.1:1\n tls off\n routes {\n"
+      "  default 127.0.0.1:9\n  *.a.test 127.0.0.1:9\n }\n}\n",
+      "t.conf:6: server 0 has tls off: only a default route");
+  char *argv[] = {"x", "--listen", "127.0.0.1:5"};
+  const char *blk = "server {\n listen 127.0.0.1:1\n}\n";
+  assert_null(build_argv(blk, strlen(blk), 3, argv));
+  assert_non_null(strstr(errbuf, "command line:1: --listen outside"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_servers),
       cmocka_unit_test(test_values),
       cmocka_unit_test(test_durations),
       cmocka_unit_test(test_ports_and_addresses),

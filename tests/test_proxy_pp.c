@@ -325,6 +325,56 @@ static void test_build_round_trip(void **state) {
   }
 }
 
+/* The builder's checksum (PP2_TYPE_CRC32C, appended last): the header
+ * parses back, and any byte changed anywhere in it, the checksum itself
+ * included, makes the parser refuse it. */
+static void test_v2_crc32c_out(void **state) {
+  (void)state;
+  static const uint8_t check[] = "123456789";
+  assert_int_equal(px_crc32c(check, 9), 0xE3069283u); /* RFC 3720 B.4 */
+  px_addr s, d, ps, pd;
+  v4(&s, "192.0.2.1", 40000);
+  v4(&d, "198.51.100.2", 443);
+  uint8_t h[512];
+  int n = px_pp_build(2, &s, &d, "www.example.test", h, sizeof h);
+  assert_true(n > 0);
+  const uint8_t id[] = "0123456789abcdef";
+  n = px_pp_v2_add_tlv(h, (size_t)n, sizeof h, PX_PP2_TYPE_UNIQUE_ID, id, 16);
+  assert_true(n > 0);
+  int with_crc = px_pp_v2_add_crc32c(h, (size_t)n, sizeof h);
+  assert_int_equal(with_crc, n + 7);
+  assert_int_equal(px_pp_parse(h, (size_t)with_crc, &ps, &pd), with_crc);
+  for (int k = PX_PP_V2_FIXED; k < with_crc; k++) {
+    /* The checksum TLV's own type byte: changed, there is no checksum to
+     * verify (as the specification has it). */
+    if (k == n) continue;
+    h[k] ^= 0x01;
+    /* A changed TLV length leaves TLVs that do not tile the header: it
+     * must not parse as this header either. */
+    assert_int_not_equal(px_pp_parse(h, (size_t)with_crc, &ps, &pd), with_crc);
+    h[k] ^= 0x01;
+  }
+  /* No room for the TLV: refused, the header untouched. */
+  assert_int_equal(px_pp_v2_add_crc32c(h, (size_t)n, (size_t)n + 6), -1);
+}
+
+static void test_tlv_list(void **state) {
+  (void)state;
+  unsigned m = 0;
+  assert_int_equal(px_pp_tlv_parse("authority,unique_id,crc32c,ja4", &m), 0);
+  assert_int_equal(m, PX_PP_TLV_AUTHORITY | PX_PP_TLV_UNIQUE_ID |
+                          PX_PP_TLV_CRC32C | PX_PP_TLV_JA4);
+  assert_int_equal(px_pp_tlv_parse("crc32c", &m), 0);
+  assert_int_equal(m, PX_PP_TLV_CRC32C);
+  const char *bad[] = {"", ",", "crc32c,", ",ja4", "ja4,ja4", "JA4",
+                       "authority unique_id", "ssl", "crc32"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    m = 77;
+    assert_int_equal(px_pp_tlv_parse(bad[i], &m), -1);
+    assert_int_equal(m, 77);
+  }
+}
+
 /* Third-party vectors (real balancers' headers, with TLVs and CRC32C),
  * read from outside the repository when present. */
 static const char *vectors_path;
@@ -358,6 +408,14 @@ static void test_v2_vectors(void **state) {
   const json_value *vs = json_get(&root, "vectors");
   assert_non_null(vs);
   assert_true(vs->n >= 7);
+  /* The file's own check value for the CRC32C it used. */
+  const json_value *cv = json_get(&root, "crc32c_check_value");
+  assert_non_null(cv);
+  const char *in = json_get(cv, "input")->str;
+  char got[16];
+  snprintf(got, sizeof got, "%08x",
+           (unsigned)px_crc32c((const uint8_t *)in, strlen(in)));
+  assert_string_equal(got, json_get(cv, "crc32c")->str);
   for (size_t i = 0; i < vs->n; i++) {
     const json_value *v = &vs->items[i];
     uint8_t h[1024];
@@ -393,6 +451,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_v2_strict),
       cmocka_unit_test(test_build_round_trip),
       cmocka_unit_test(test_v2_vectors),
+      cmocka_unit_test(test_v2_crc32c_out),
+      cmocka_unit_test(test_tlv_list),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -121,6 +121,22 @@ static void hex4_list(const json_value *exp, const json_value *mine, const char 
       fail_msg("%s[%zu] differs", what, i);
 }
 
+/* The ECH outer extension (expected.json: null, or an object with type,
+ * config_id, kdf, aead, enc_len, payload_len) against inspect's flat
+ * ech_* keys. */
+static void check_ech(const json_value *e, const json_value *m) {
+  assert_int_equal(get(m, "ech")->boolean, e->type != JSON_NULL);
+  if (e->type == JSON_NULL) return;
+  static const char *const keys[] = {"config_id", "kdf", "aead", "enc_len",
+                                     "payload_len"};
+  assert_string_equal(get(m, "ech_type")->str, get(e, "type")->str);
+  for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+    char mine[32];
+    snprintf(mine, sizeof mine, "ech_%s", keys[i]);
+    assert_int_equal(get(m, mine)->integer, get(e, keys[i])->integer);
+  }
+}
+
 /* One expected hello against the inspect line of the same flow. */
 static void check_hello(const char *file, const json_value *e, const json_value *out, size_t n) {
   char want[32];
@@ -139,6 +155,7 @@ static void check_hello(const char *file, const json_value *e, const json_value 
   assert_string_equal(get(m, "ja3_md5")->str, get(e, "ja3_md5")->str);
   hex4_list(get(e, "extensions"), get(m, "extensions"), "extensions");
   hex4_list(get(e, "supported_versions"), get(m, "supported_versions"), "versions");
+  check_ech(get(e, "ech"), m);
   if (strcmp(get(e, "transport")->str, "quic") != 0) return;
   long long v = !strcmp(get(e, "quic_version")->str, "v2") ? 0x6b3343cf : 1;
   assert_int_equal(get(m, "quic_version")->integer, v);

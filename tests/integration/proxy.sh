@@ -256,7 +256,7 @@ check "SIGUSR2 counters: hellos, no SNI, not TLS, hello timeout, no route" \
   'hellos_parsed=[1-9][0-9]* no_sni=1 not_tls=1 .*hello_timeouts=1 .*no_route=2 ' "$ctr"
 check "one log line per connection with verdicts" 'verdict=no_route' "$(grep 'sni=unknown.test' "$T/proxy.log")"
 check "log line has client, sni, alpn, route, upstream, bytes" \
-  'client=127\.0\.0\.2:[0-9]+ sni=www\.test alpn=h2,http/1\.1 route=exact upstream=web\(127\.0\.0\.1:[0-9]+\) bytes_up=[1-9][0-9]* bytes_down=[1-9][0-9]* ms=[0-9]+ verdict=ok' \
+  'client=127\.0\.0\.2:[0-9]+ server=0 sni=www\.test alpn=h2,http/1\.1 ja4=t13d[0-9]{4}h2_[0-9a-f]{12}_[0-9a-f]{12} ja3=[0-9a-f]{32} ech=- route=exact upstream=web\(127\.0\.0\.1:[0-9]+\) bytes_up=[1-9][0-9]* bytes_down=[1-9][0-9]* ms=[0-9]+ verdict=ok' \
   "$(grep 'client=127.0.0.2' "$T/proxy.log" | head -n1)"
 check "connect failure on the first address was counted" 'connect_failures=[1-9]' "$ctr"
 

@@ -7,27 +7,33 @@ reloaded with the configuration and its errors naming file and line, and
 the PROXY v2 TLVs of `tlv=unique_id,crc32c,ja4` read back by an upstream
 that parses the header itself (checksum recomputed here).
 
+With the QUIC flight tool (tests/quic_flight.c) as second argument, QUIC
+flows are checked too: a denied flow's datagrams reach no upstream, an
+allowed one's do.
+
 The expected JA4 and JA3 come from tests/ja4_ref.py, a reader that shares
 nothing with the C code.
 
-  fingerprints.py PATH/TO/sniroute-proxy
+  fingerprints.py PATH/TO/sniroute-proxy [PATH/TO/sniroute-test-quic-flight]
 """
 import json
 import os
 import re
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from pxlib import (Checks, Proxy, Server, _ext, client_hello, free_port,  # noqa: E402
-                   http_get, log, main_wrapper, parse_kv, read_to_end,
-                   recv_exact)
+                   http_get, log, main_wrapper, make_cert, parse_kv,
+                   read_to_end, recv_exact)
 import ja4_ref  # noqa: E402
 
 ECH_EXT = 0xFE0D
@@ -271,7 +277,141 @@ def run(binary):
         ppup.close()
         os.unlink(deny)
         os.rmdir(tmp)
-    return t.rc() or config_errors(binary, t)
+    config_errors(binary, t)
+    terminate(binary, t)
+    ja4_tlv_without_log(binary, t)
+    if len(sys.argv) > 2:
+        quic(binary, sys.argv[2], t)
+    return t.rc()
+
+
+def terminate(binary, t):
+    """`terminate` with tlv=: the SSL TLV (0x20) and the tlv= ones in one
+    header, the checksum covering them all."""
+    tmp = tempfile.mkdtemp(prefix="sniroute-fpt.")
+    got = []
+    up = Server(lambda c: got.append(parse_pp2(c)))
+    px = None
+    try:
+        cert, key = make_cert(tmp, "term.test", "ec")
+        conf = """listen 127.0.0.1:{port}
+log stdout
+upstream app 127.0.0.1:%d terminate cert=%s key=%s proxy_protocol v2 tlv=authority,unique_id,crc32c,ja4
+route default app
+""" % (up.port, cert, key)
+        r = subprocess.run([binary, "-t", "--config", "/dev/stdin"],
+                           input=conf.replace("{port}", "1"),
+                           capture_output=True, text=True, timeout=30)
+        if "built without OpenSSL" in r.stderr:
+            log("terminate: proxy built without OpenSSL, not checked")
+            return
+        px = Proxy(binary, conf=conf)
+        ctx = ssl.create_default_context(cafile=cert)
+        raw = socket.create_connection(("127.0.0.1", px.port), timeout=10)
+        port = raw.getsockname()[1]
+        c = ctx.wrap_socket(raw, server_hostname="term.test")
+        wait_for(lambda: got)
+        c.close()
+        d = parse_kv(wait_line(px, port) or "x x")
+        tlvs, crc_ok = got[0] if got else ({}, False)
+        tlvs = tlvs or {}
+        t.check("terminate: SSL TLV with authority, id and JA4",
+                0x20 in tlvs and tlvs.get(PP2_AUTHORITY) == b"term.test" and
+                tlvs.get(PP2_UNIQUE_ID) == d.get("id") and
+                tlvs.get(PP2_JA4) == d.get("ja4") and d.get("ja4"),
+                repr(tlvs))
+        t.check("terminate: the CRC32C covers the SSL TLV too",
+                PP2_CRC32C in tlvs and crc_ok)
+    finally:
+        if px:
+            px.cleanup()
+        up.close()
+        for n in os.listdir(tmp):
+            os.unlink(os.path.join(tmp, n))
+        os.rmdir(tmp)
+
+
+def ja4_tlv_without_log(binary, t):
+    """`log off` and no rule: the JA4 is still computed for tlv=ja4."""
+    got = []
+    up = Server(lambda c: got.append(parse_pp2(c)))
+    px = Proxy(binary, conf="""listen 127.0.0.1:{port}
+log off
+upstream pp 127.0.0.1:%d proxy_protocol v2 tlv=ja4
+route default pp
+""" % up.port)
+    try:
+        hello = client_hello(b"nolog.test", alpn=(b"h2",))
+        c = connect_send(px.port, hello)
+        wait_for(lambda: got)
+        c.close()
+        tlvs = (got[0][0] if got else None) or {}
+        t.check("log off: the JA4 TLV is still sent, and only it",
+                tlvs == {PP2_JA4: expected(hello)[0].encode()}, repr(tlvs))
+    finally:
+        px.cleanup()
+        up.close()
+
+
+def quic_flight(tool, name, alpn, seed, hello=False):
+    out = subprocess.run([tool, name, alpn, str(seed)] +
+                         (["--hello"] if hello else []), check=True,
+                         capture_output=True, text=True).stdout
+    return [bytes.fromhex(l) for l in out.split()]
+
+
+def quic(binary, tool, t):
+    """deny ja4 on QUIC flows: the held datagrams are dropped."""
+    hs = quic_flight(tool, "q.test", "h3", 1, hello=True)[0]
+    ja4 = ja4_ref.fingerprints(hs, quic=True)["ja4"]
+    got = []
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    u.settimeout(0.2)
+    stop = []
+
+    def upstream():
+        while not stop:
+            try:
+                got.append(u.recv(65535))
+            except socket.timeout:
+                pass
+    th = threading.Thread(target=upstream, daemon=True)
+    th.start()
+    px = Proxy(binary, conf="""listen 127.0.0.1:{port} quic
+listen 127.0.0.1:{port}
+log stdout
+quic_idle_timeout 500ms
+route default 127.0.0.1:%d
+deny ja4 %s
+""" % (u.getsockname()[1], ja4))
+    try:
+        for alpn, denied in (("h3", True), ("h2", False)):
+            c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            c.bind(("127.0.0.1", 0))
+            before = len(got)
+            dgrams = quic_flight(tool, "q.test", alpn, 2)
+            for d in dgrams:
+                c.sendto(d, ("127.0.0.1", px.port))
+            if denied:
+                line = wait_line(px, c.getsockname()[1])
+                d = parse_kv(line) if line else {}
+                t.check("QUIC: a denied flow is logged ja4_denied",
+                        d.get("verdict") == b"ja4_denied", repr(line))
+                t.check("QUIC: no datagram of it reached the upstream",
+                        len(got) == before)
+            else:
+                t.check("QUIC: an allowed flow reaches the upstream",
+                        wait_for(lambda: len(got) >= before + len(dgrams)))
+            c.close()
+        px.stop()
+        t.check("QUIC: counted in ja4_denied",
+                (px.counters() or {}).get("ja4_denied") == 1)
+    finally:
+        px.cleanup()
+        stop.append(1)
+        th.join()
+        u.close()
 
 
 def config_errors(binary, t):
@@ -314,7 +454,6 @@ def config_errors(binary, t):
         for n in os.listdir(d):
             os.unlink(os.path.join(d, n))
         os.rmdir(d)
-    return t.rc()
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pxlib import (SKIP, Checks, Proxy, Server, client_hello, free_port,  # noqa: E402

@@ -105,8 +105,8 @@ def parse_kv(line):
     return d
 
 
-KV_KEYS = ["time", "worker", "id", "client", "sni", "alpn", "ja4", "ja3",
-           "ech", "route", "upstream", "bytes_up", "bytes_down", "ms",
+KV_KEYS = ["time", "worker", "id", "client", "server", "sni", "alpn", "ja4",
+           "ja3", "ech", "route", "upstream", "bytes_up", "bytes_down", "ms",
            "verdict"]
 
 
