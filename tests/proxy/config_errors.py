@@ -22,6 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pxlib  # noqa: E402
+from pxlib import echo  # noqa: E402
 
 C = pxlib.Checks()
 NOOP = 0x04  # PP2_TYPE_NOOP
@@ -59,14 +60,6 @@ def run_bad(binary, name, want, args=(), conf=None):
 
 def in_file(tail):
     return lambda p: re.escape(p.conf) + tail
-
-
-def echo(c):
-    while True:
-        d = c.recv(65536)
-        if not d:
-            return
-        c.sendall(d)
 
 
 def echo_via(port, data, header=b"", timeout=3.0):

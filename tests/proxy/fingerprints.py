@@ -31,7 +31,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from pxlib import (Checks, Proxy, Server, _ext, client_hello, free_port,  # noqa: E402
+from pxlib import (wait_for, Checks, Proxy, Server, _ext, client_hello, free_port,  # noqa: E402
                    http_get, log, main_wrapper, make_cert, parse_kv,
                    read_to_end, recv_exact)
 import ja4_ref  # noqa: E402
@@ -92,15 +92,6 @@ def connect_send(port, hello, timeout=10):
     c = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     c.sendall(hello)
     return c
-
-
-def wait_for(fn, timeout=10):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if fn():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def log_lines(px):

@@ -26,7 +26,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pxlib import (SKIP, Checks, Proxy, Server, client_hello, free_port,  # noqa: E402
+from pxlib import (echo, SKIP, Checks, Proxy, Server, client_hello, free_port,  # noqa: E402
                    log, main_wrapper, parse_kv, read_to_end, recv_exact)
 from fingerprints import crc32c, wait_for, wait_line  # noqa: E402
 
@@ -89,13 +89,6 @@ def run(binary):
         log("haproxy not installed: skipped")
         return SKIP
     t = Checks()
-
-    def echo(c):
-        while True:
-            d = c.recv(65536)
-            if not d:
-                return
-            c.sendall(d)
 
     up = Server(echo)
     tmp = tempfile.mkdtemp(prefix="sniroute-ha.")

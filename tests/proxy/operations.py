@@ -39,7 +39,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pxlib import (Checks, Proxy, Server, client_hello, free_port, log,
+from pxlib import (echo, wait_for, Checks, Proxy, Server, client_hello, free_port, log,
                    main_wrapper, read_to_end, recv_exact)
 
 NOBODY = 65534
@@ -49,15 +49,6 @@ BURST = 400
 # are plenty, and the client side's TIME_WAIT ports stay far from running
 # out.
 LOOP_PAUSE = 0.002
-
-
-def echo(c):
-    """Upstream: echoes everything, closes after the client's EOF."""
-    while True:
-        d = c.recv(65536)
-        if not d:
-            return
-        c.sendall(d)
 
 
 def at(port):
@@ -90,15 +81,6 @@ def refused(port, sni):
         pass
     finally:
         s.close()
-
-
-def wait_for(pred, timeout=10, step=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
 
 
 def run(cmd, **kw):

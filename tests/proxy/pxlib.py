@@ -265,6 +265,25 @@ class Server:
         self.s.close()
 
 
+
+def echo(c):
+    """Upstream handler: echoes everything, returns at the client's EOF."""
+    while True:
+        d = c.recv(65536)
+        if not d:
+            return
+        c.sendall(d)
+
+
+def wait_for(cond, timeout=10, step=0.05):
+    """Polls cond until it holds or timeout seconds pass; its last value."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(step)
+    return bool(cond())
+
 def recv_exact(c, n):
     buf = bytearray()
     while len(buf) < n:

@@ -20,7 +20,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pxlib import (Checks, Proxy, Server, client_hello, log, main_wrapper,
+from pxlib import (echo, wait_for, Checks, Proxy, Server, client_hello, log, main_wrapper,
                    parse_kv, read_to_end, recv_exact, reset_close, sha)
 
 HELLO = client_hello(b"www.test")
@@ -32,15 +32,6 @@ def lines_for(px, port):
         if " w" in l and "client=127.0.0.1:%d " % port in l:
             out.append(parse_kv(l))
     return out
-
-
-def wait_for(cond, timeout=10):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
 
 
 def connect(px):
@@ -209,12 +200,6 @@ def drain_case(binary, t):
 
 
 def shutdown_logs_case(binary, t):
-    def echo(c):
-        while True:
-            d = c.recv(65536)
-            if not d:
-                break
-            c.sendall(d)
     up = Server(echo)
     px = Proxy(binary, ["--listen", "127.0.0.1:{port}",
                         "--default", "127.0.0.1:%d" % up.port,

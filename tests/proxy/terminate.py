@@ -48,7 +48,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pxlib import (SKIP, Checks, Proxy, Server, client_hello, free_port, log,
+from pxlib import (wait_for, SKIP, Checks, Proxy, Server, client_hello, free_port, log,
                    main_wrapper, make_cert, parse_kv, recv_exact)
 
 V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
@@ -198,15 +198,6 @@ def routed_lines(px):
     return [d for d in (parse_kv(l) for l in px.stderr_text().splitlines()
                         if " w" in l and " verdict=" in l)
             if d.get("route") is not None]
-
-
-def wait_for(cond, timeout=10):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
 
 
 def two_names_case(binary, t, certs):
