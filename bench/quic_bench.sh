@@ -86,34 +86,43 @@ EOF
 
 stop() { kill "${PIDS[-1]}" 2>/dev/null; wait "${PIDS[-1]}" 2>/dev/null; unset 'PIDS[-1]'; }
 
-# bench NAME START_FN INITIAL_FLAG PORTOFFSET
+# per_unit T0 T1 COUNT SECONDS: "X ns, CPU Y%" (forwarder CPU per unit)
+per_unit() {
+  awk -v a="$1" -v b="$2" -v t="$TCK" -v d="$3" -v s="$4" \
+    'BEGIN { printf "%.0f ns, CPU %.0f%%", (b - a) / t * 1e9 / (d ? d : 1), (b - a) / t * 100 / s }'
+}
+
+# bench NAME START_FN PORTOFFSET
 bench() {
-  local name=$1 start=$2 init=$3 p=$((BASE + $4))
+  local name=$1 start=$2 p=$((BASE + $3))
   local t0 t1 out dg cpu
   $start $p $((p + 1))
   t0=$(cpu_ticks "$SPID")
-  out=$("$LOAD" forward $p $((p + 1)) "$FWD_S" $init)
+  out=$("$LOAD" forward $p $((p + 1)) "$FWD_S")
   t1=$(cpu_ticks "$SPID")
   dg=$(sed -n 's/.*delivered=\([0-9]*\).*/\1/p' <<<"$out")
-  cpu=$(awk -v a="$t0" -v b="$t1" -v t="$TCK" -v d="$dg" \
-    'BEGIN { printf "%.0f ns, CPU %.0f%%", (b - a) / t * 1e9 / (d ? d : 1), (b - a) / t * 100 / '"$FWD_S"' }')
+  cpu=$(per_unit "$t0" "$t1" "$dg" "$FWD_S")
   echo "$name: $out; forwarder CPU per datagram $cpu" >&2
   FWD_ROW="$(sed -n 's/.*dgrams_per_s=\([0-9]*\).*/\1/p' <<<"$out") | $cpu"
   stop
   $start $((p + 2)) $((p + 3))
-  out=$("$LOAD" flows $((p + 2)) $((p + 3)) "$FLOWS_S" $init)
-  echo "$name: $out" >&2
-  FLOWS_ROW=$(sed -n 's/.*flows_per_s=\([0-9]*\).*/\1/p' <<<"$out")
+  t0=$(cpu_ticks "$SPID")
+  out=$("$LOAD" flows $((p + 2)) $((p + 3)) "$FLOWS_S")
+  t1=$(cpu_ticks "$SPID")
+  dg=$(sed -n 's/.*reached_sink=\([0-9]*\).*/\1/p' <<<"$out")
+  cpu=$(per_unit "$t0" "$t1" "$dg" "$FLOWS_S")
+  echo "$name: $out; forwarder CPU per new flow $cpu" >&2
+  FLOWS_ROW="$(sed -n 's/.*flows_per_s=\([0-9]*\).*/\1/p' <<<"$out") | $cpu"
   stop
   $start $((p + 4)) $((p + 5))
-  out=$("$LOAD" idle $((p + 4)) $((p + 5)) "$N,$SPID" $init)
+  out=$("$LOAD" idle $((p + 4)) $((p + 5)) "$N,$SPID")
   echo "$name: $out" >&2
   IDLE_ROW=$(sed -n 's/.*bytes_per_flow=\([0-9-]*\).*/\1/p' <<<"$out")
   stop
   echo "| $name | $FWD_ROW | $FLOWS_ROW | $IDLE_ROW |"
 }
 
-echo "| forwarder | datagrams/s (1 flow) | CPU per datagram, forwarder CPU | new flows/s | RSS bytes per idle flow (N=$N) |"
-echo "|---|---|---|---|---|"
-bench "sniroute-proxy (QUIC, SNI routed)" start_sniroute --initial 0
-bench "nginx stream UDP proxy_pass" start_nginx "" 10
+echo "| forwarder | datagrams/s (1 flow) | CPU per datagram, forwarder CPU | new flows/s | CPU per new flow, forwarder CPU | RSS bytes per idle flow (N=$N) |"
+echo "|---|---|---|---|---|---|"
+bench "sniroute-proxy (QUIC, SNI routed)" start_sniroute 0
+bench "nginx stream UDP proxy_pass" start_nginx 10

@@ -2,14 +2,13 @@
  * Load for a UDP forwarder (sniroute-proxy's QUIC listener, or nginx's
  * stream proxy as the baseline): bench/quic_bench.sh runs it.
  *
- *   sniroute-bench-quic-fwd MODE TARGET_PORT SINK_PORT [ARG] [--initial]
+ *   sniroute-bench-quic-fwd MODE TARGET_PORT SINK_PORT ARG
  *
  * The sink (an upstream that counts and never answers) is bound here on
  * 127.0.0.1:SINK_PORT; the forwarder under test listens on
- * 127.0.0.1:TARGET_PORT and forwards to the sink.  With --initial every
- * flow first sends the client Initial datagrams of a synthetic ClientHello
- * for "bench.test" (tests/quic_util.c), as sniroute-proxy needs; nginx
- * forwards anything.
+ * 127.0.0.1:TARGET_PORT and forwards to the sink.  Every flow first sends
+ * the client Initial datagram of a synthetic ClientHello for "bench.test"
+ * (tests/quic_util.c), as sniroute-proxy needs (nginx forwards anything).
  *
  * MODE
  *   forward SECONDS  one flow; the sender sends 1200-byte datagrams as fast
@@ -33,6 +32,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,7 +44,6 @@
 #define MAX_PORTS 65536
 
 static qt_flight g_flight;
-static int g_initial;
 static atomic_int g_stop;
 static atomic_ulong g_sunk;
 static atomic_uint g_sources;
@@ -69,7 +68,6 @@ static void *sink(void *arg) {
   struct iovec iov[BATCH];
   struct sockaddr_in from[BATCH];
   static uint8_t bufs[BATCH][2048];
-  struct timespec tmo = {0, 100000000};
   while (!atomic_load(&g_stop)) {
     for (int i = 0; i < BATCH; i++) {
       iov[i] = (struct iovec){bufs[i], sizeof bufs[i]};
@@ -78,7 +76,9 @@ static void *sink(void *arg) {
                                      .msg_iov = &iov[i],
                                      .msg_iovlen = 1};
     }
-    int n = recvmmsg(fd, m, BATCH, MSG_WAITFORONE, &tmo);
+    /* recvmmsg's own timeout is only checked after a datagram arrives:
+     * SO_RCVTIMEO (set in main) bounds the wait instead. */
+    int n = recvmmsg(fd, m, BATCH, MSG_WAITFORONE, NULL);
     for (int i = 0; i < n; i++) {
       uint16_t p = ntohs(from[i].sin_port);
       if (!g_seen[p]) {
@@ -112,8 +112,7 @@ static int flow_socket(int target) {
     perror("flow socket");
     exit(1);
   }
-  if (g_initial)
-    for (size_t i = 0; i < g_flight.n; i++)
+  for (size_t i = 0; i < g_flight.n; i++)
       if (send(fd, g_flight.d[i], g_flight.len[i], 0) < 0) perror("send");
   return fd;
 }
@@ -192,17 +191,18 @@ static void idle(int target, int n, long pid) {
 
 int main(int argc, char **argv) {
   if (argc < 5) {
-    fprintf(stderr, "usage: %s forward|flows|idle TARGET_PORT SINK_PORT ARG "
-                    "[--initial]\n", argv[0]);
+    fprintf(stderr, "usage: %s forward|flows|idle TARGET_PORT SINK_PORT ARG\n",
+            argv[0]);
     return 2;
   }
-  g_initial = argc > 5 && strcmp(argv[5], "--initial") == 0;
   build_flight();
   int target = atoi(argv[2]);
   int sfd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   struct sockaddr_in s = loopback(atoi(argv[3]));
   int big = 8 << 20;
   setsockopt(sfd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+  struct timeval tv = {0, 100000};
+  setsockopt(sfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   if (bind(sfd, (struct sockaddr *)&s, sizeof s) != 0) {
     perror("sink bind");
     return 1;

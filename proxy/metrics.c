@@ -162,7 +162,8 @@ static void put(sbuf *s, const char *fmt, ...) {
     if (s->oom) return;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(s->p + s->len, s->cap - s->len, fmt, ap);
+    /* NULL + 0 is undefined behaviour: the first call only measures. */
+    int n = vsnprintf(s->p ? s->p + s->len : NULL, s->cap - s->len, fmt, ap);
     va_end(ap);
     if (n < 0) {
       s->oom = 1;

@@ -67,10 +67,15 @@ static void list_put(px_quic *q, px_qflow *f, int l, uint64_t queued) {
   f->list = (uint8_t)l;
 }
 
+/* The server block of the flow's listener: its routes and hello_timeout. */
+static const px_server *flow_server(const px_qflow *f) {
+  return &f->cfg->servers[f->cfg->quic[f->li].server];
+}
+
 static unsigned hello_ms(const px_qflow *f) {
   /* hello_timeout off: the idle timeout still bounds a pending flow. */
-  return f->cfg->hello_timeout_ms ? f->cfg->hello_timeout_ms
-                                   : f->cfg->quic_idle_timeout_ms;
+  unsigned ms = flow_server(f)->hello_timeout_ms;
+  return ms ? ms : f->cfg->quic_idle_timeout_ms;
 }
 
 /* ------------------------------------------------------------ sockets */
@@ -151,7 +156,7 @@ static void log_flow(px_worker *w, const px_qflow *f, const char *verdict) {
   px_log_rec r = {.worker = w->id,
                   .format = f->cfg->log_format,
                   .client = &client,
-                  .server = f->cfg->servers[f->cfg->quic[f->li].server].name,
+                  .server = flow_server(f)->name,
                   .up = f->up,
                   .addr_i = f->addr_i,
                   .sni = f->has_sni ? info : NULL,
@@ -314,9 +319,7 @@ static void hello_done(px_worker *w, px_quic *q, px_qflow *f, int rc) {
     flow_end(w, q, f, "ja4_denied");
     return;
   }
-  /* The routes of the server block the QUIC listener is in. */
-  px_route r = px_route_decide(&f->cfg->servers[f->cfg->quic[f->li].server],
-                               &p->h, rc);
+  px_route r = px_route_decide(flow_server(f), &p->h, rc);
   f->route = r.label;
   /* A `terminate` upstream speaks TLS over TCP: QUIC cannot go there. */
   f->up = r.up && !r.up->tls ? r.up : NULL;
