@@ -42,14 +42,16 @@ trap 'exit 130' INT TERM
 cpu_ticks() { awk '{print $14 + $15}' /proc/"$1"/stat; }
 TCK=$(getconf CLK_TCK)
 
-# start_sniroute PORT SINK -> pid in $SPID
+# start_sniroute PORT SINK [MAX_FLOWS] -> pid in $SPID.  The flow table is
+# sized from quic_max_flows (2 slots per flow): for the memory test it is N,
+# so that the table's pages count fully in the figure.
 start_sniroute() {
   cat >"$W/px.conf" <<EOF
 listen 127.0.0.1:$1 quic
 route bench.test 127.0.0.1:$2
 workers 1
 log off
-quic_max_flows 200000
+quic_max_flows ${3:-200000}
 quic_idle_timeout 30s
 EOF
   "$PROXY" --config "$W/px.conf" 2>"$W/px.err" &
@@ -114,7 +116,7 @@ bench() {
   echo "$name: $out; forwarder CPU per new flow $cpu" >&2
   FLOWS_ROW="$(sed -n 's/.*flows_per_s=\([0-9]*\).*/\1/p' <<<"$out") | $cpu"
   stop
-  $start $((p + 4)) $((p + 5))
+  $start $((p + 4)) $((p + 5)) "$N"
   out=$("$LOAD" idle $((p + 4)) $((p + 5)) "$N,$SPID")
   echo "$name: $out" >&2
   IDLE_ROW=$(sed -n 's/.*bytes_per_flow=\([0-9-]*\).*/\1/p' <<<"$out")

@@ -324,6 +324,40 @@ static void test_check(void **state) {
   assert_int_equal(errbuf[0], 'c');
 }
 
+/* QUIC (issue 13): the quick form --quic adds a UDP listener on the same
+ * port that shares the implicit server's routes; the flow settings have
+ * their defaults and ranges, and errors name their line. */
+static void test_quic(void **state) {
+  (void)state;
+  char *argv[] = {"x", "--listen", "127.0.0.1:8443", "--quic", "127.0.0.1:8443",
+                  "--route", "a.test=127.0.0.1:9443"};
+  px_cfg *c = build_argv(NULL, 0, 7, argv);
+  assert_non_null(c);
+  assert_int_equal(c->nlisteners, 1);
+  assert_int_equal(c->nquic, 1);
+  assert_string_equal(c->quic[0].text, "127.0.0.1:8443");
+  assert_int_equal(c->quic[0].server, c->listeners[0].server);
+  assert_int_equal(c->quic_idle_timeout_ms, 30000);
+  assert_int_equal(c->quic_max_flows, 16384);
+  assert_int_equal(c->quic_hello_datagrams, 16);
+  assert_int_equal(c->quic_hello_bytes, 32768);
+  px_cfg_unref(c);
+  c = good("listen 127.0.0.1:1 quic\nquic_idle_timeout 500ms\n"
+           "quic_max_flows 1\nquic_hello_datagrams 64\n"
+           "quic_hello_bytes 1048576\nroute a.test 127.0.0.1:2\n");
+  assert_int_equal(c->nlisteners, 0);
+  assert_int_equal(c->quic_idle_timeout_ms, 500);
+  assert_int_equal(c->quic_max_flows, 1);
+  assert_int_equal(c->quic_hello_bytes, 1048576);
+  px_cfg_unref(c);
+  bad("listen 127.0.0.1:1 quic\nquic_max_flows 1000001\n", "t.conf:2: ");
+  bad("listen 127.0.0.1:1 quic\nquic_hello_bytes 1048577\n", "t.conf:2: ");
+  bad("listen 127.0.0.1:1 quic\nquic_hello_datagrams 0\n", "t.conf:2: ");
+  bad("listen 127.0.0.1:1 quic\nquic_idle_timeout 0\n", "t.conf:2: ");
+  bad("listen 127.0.0.1:1 quic proxy_protocol trusted=127.0.0.1\n",
+      "t.conf:1: ");
+}
+
 /* Server blocks: listeners point at their block, each block has its own
  * routes and hello_timeout (else the top-level one), silent resolves its
  * target; misuse names the line. */
@@ -383,6 +417,7 @@ int main(void) {
       cmocka_unit_test(test_route_places),
       cmocka_unit_test(test_map_file),
       cmocka_unit_test(test_check),
+      cmocka_unit_test(test_quic),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

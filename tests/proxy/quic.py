@@ -111,6 +111,7 @@ CONF = """
 listen 127.0.0.1:{port}
 listen 127.0.0.1:{port} quic
 listen 0.0.0.0:%(wport)d quic
+%(listen6)s
 quic_idle_timeout %(idle)dms
 hello_timeout 2s
 log %(log)s
@@ -182,7 +183,33 @@ def wildcard(c, px, tool, wport, ea):
             "%d of %d" % (len(got), len(dg)))
     c.check("wildcard listener: replies come from 127.0.0.2 (where the "
             "client sent)", got and all(a == ("127.0.0.2", wport)
-                                        for _, a in got), repr(got[:1]))
+                                        for _, a in got),
+            repr(sorted({a for _, a in got})))
+    return s
+
+
+def have_ipv6():
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.bind(("::1", 0))
+        s.close()
+        return True
+    except OSError:
+        return False
+
+
+def wildcard6(c, tool, w6port):
+    """[::] listener: replies come from ::1, where the client sent."""
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.bind(("::1", 0))
+    s.settimeout(0.5)
+    dg = flight(tool, "one.test", "h3", 22)
+    send_flow(s, w6port, dg, 22, host="::1")
+    got = recv_all(s, len(dg))
+    c.check("[::] listener: all echoes back, from [::1]:port",
+            len(got) == len(dg) and
+            all(a[:2] == ("::1", w6port) for _, a in got),
+            repr(sorted({a[:2] for _, a in got})))
     return s
 
 
@@ -249,7 +276,8 @@ def check_log(c, path, flows, echoes):
             (ls[0].get("upstream") or b""), repr(ls))
 
 
-def check_counters(c, px, mport):
+def check_counters(c, px, mport, extra):
+    """extra: flows beyond the five of the IPv4 checks (the [::] one)."""
     text = pxlib.http_get(mport)
     m = {}
     for line in text.splitlines():
@@ -257,15 +285,15 @@ def check_counters(c, px, mport):
             k, _, v = line.partition(" ")
             m[k] = float(v)
     c.check("metrics: flows, routed, no route",
-            m.get("sniroute_quic_flows_total") == 5 and
-            m.get("sniroute_quic_routed_total") == 4 and
+            m.get("sniroute_quic_flows_total") == 5 + extra and
+            m.get("sniroute_quic_routed_total") == 4 + extra and
             m.get("sniroute_quic_no_route_total") == 1, repr(m))
     c.check("metrics: dropped datagrams by kind",
             m.get("sniroute_quic_dropped_no_route_total", 0) >= 3 and
             m.get("sniroute_quic_dropped_not_initial_total") == 2 and
             m.get("sniroute_quic_dropped_short_header_total") == 1, repr(m))
     c.check("metrics: idle timeouts and the failover",
-            m.get("sniroute_quic_idle_timeouts_total") == 4 and
+            m.get("sniroute_quic_idle_timeouts_total") == 4 + extra and
             m.get("sniroute_quic_failovers_total") == 1 and
             m.get("sniroute_quic_flows_active") == 0, repr(m))
 
@@ -309,10 +337,12 @@ def run(binary):
     config_errors(c, binary)
     ea, eb, ec = Echo(), Echo(), Echo()
     closed = free_port()  # nothing listens there: ICMP port unreachable
-    wport, mport = free_port(), free_port()
+    wport, mport, w6port = free_port(), free_port(), free_port()
+    v6 = have_ipv6()
     logdir = pxlib.tempfile.mkdtemp(prefix="sniroute-quiclog.")
     logpath = os.path.join(logdir, "access.log")
-    conf = CONF % {"wport": wport, "idle": IDLE_MS, "log": logpath,
+    conf = CONF % {"listen6": "listen [::]:%d quic" % w6port if v6 else "",
+                   "wport": wport, "idle": IDLE_MS, "log": logpath,
                    "mport": mport, "closed": closed, "a": ea.port,
                    "b": eb.port, "c": ec.port}
     px = Proxy(binary, conf=conf)
@@ -325,13 +355,28 @@ def run(binary):
         check_log(c, logpath, flows, (ea, eb, ec))
         # After the others ended: the wildcard flow times out on its own.
         socks.append(wildcard(c, px, tool, wport, ea))
+        if v6:
+            socks.append(wildcard6(c, tool, w6port))
+        else:
+            log("skip - [::] listener: no IPv6 on loopback")
         time.sleep(IDLE_MS / 1000 + 1.0)
-        check_counters(c, px, mport)
+        check_counters(c, px, mport, int(v6))
+        # A flow open at SIGTERM ends at once (it cannot be drained).
+        s = client()
+        socks.append(s)
+        dg = flight(tool, "one.test", "h3", 41)
+        send_flow(s, px.port, dg, 41)
+        c.check("last flow: echoed", len(recv_all(s, len(dg))) == len(dg))
         rc = px.stop()
         c.check("proxy exits 0", rc == 0, repr(rc))
+        me = "127.0.0.1:%d" % s.getsockname()[1]
+        ls = [l for l in log_lines(logpath) if l.get("client") == me.encode()]
+        c.check("a flow open at SIGTERM is logged with verdict shutdown",
+                len(ls) == 1 and ls[0].get("verdict") == b"shutdown", repr(ls))
         ctr = px.counters() or {}
         c.check("exit counters line has the QUIC counters",
-                ctr.get("quic_flows") == 5 and ctr.get("quic_routed") == 4,
+                ctr.get("quic_flows") == 6 + v6 and
+                ctr.get("quic_routed") == 5 + v6,
                 repr(ctr))
     finally:
         for s in socks:
