@@ -23,12 +23,25 @@ def log(*a):
     print(*a, file=sys.stderr, flush=True)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+def free_port(host="127.0.0.1"):
+    """A port free for TCP and UDP alike: proxies listen on both (quic), and
+    a port only checked for TCP may be some other test's UDP socket."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(100):
+        t = socket.socket(fam, socket.SOCK_STREAM)
+        u = socket.socket(fam, socket.SOCK_DGRAM)
+        try:
+            t.bind((host, 0))
+            p = t.getsockname()[1]
+            try:
+                u.bind((host, p))
+            except OSError:
+                continue
+            return p
+        finally:
+            t.close()
+            u.close()
+    raise RuntimeError("no port free for both TCP and UDP")
 
 
 # ------------------------------------------------------------ ClientHello
