@@ -22,16 +22,13 @@
 #include "timer.h"
 #include "tls.h"
 
-/* "CONFIG_ID/KDF/AEAD" of an ECH outer extension, each up to 5 digits. */
-#define PX_ECH_TEXT 20
-enum { ECH_OUTER = 0 }; /* ECHClientHelloType outer (draft-ietf-tls-esni) */
 
 /* SNI and ALPN exactly as the client sent them (any bytes: the log
  * escapes them), and what the log and PROXY header say about the hello. */
 typedef struct px_seen {
   /* "" when not computed (fingerprints()) or not computable */
   char ja4[SNI_JA4_MAX], ja3[SNI_JA3_MD5_MAX];
-  char ech[PX_ECH_TEXT]; /* ech_text() */
+  char ech[PX_ECH_TEXT]; /* px_ech_text() */
   uint16_t sni_len;
   uint8_t has_sni, alpn_len;
   uint8_t data[]; /* the name, then the ALPN list packed as on the wire */
@@ -375,16 +372,6 @@ static void on_upstream(px_worker *w, px_conn *c, uint32_t ev) {
 }
 
 /* ---------------------------------------------------------------- hello */
-/* An ECH outer extension for the log: the server picks its key by the
- * config id, the HPKE suite says what the client encrypted with.  The SNI
- * beside it is the outer (public) name; GREASE ECH looks the same. */
-static void ech_text(const sni_hello *h, char *out, size_t cap) {
-  out[0] = 0;
-  if (h->ech && h->ech_type == ECH_OUTER)
-    snprintf(out, cap, "%u/%u/%u", (unsigned)h->ech_config_id,
-             (unsigned)h->ech_kdf, (unsigned)h->ech_aead);
-}
-
 /* The fingerprints, computed only when something uses them: the log, a
  * deny rule or a JA4 TLV (docs/proxy.md, "Fingerprints", for the cost).
  * Returns 1 when a deny rule refused the client (c is then closed). */
@@ -412,7 +399,7 @@ static void save_info(px_conn *c, const sni_hello *h) {
   c->seen = malloc(sizeof *c->seen + snl + apl);
   if (c->seen) {
     c->seen->ja4[0] = c->seen->ja3[0] = 0;
-    ech_text(h, c->seen->ech, sizeof c->seen->ech);
+    px_ech_text(h, c->seen->ech);
     c->seen->sni_len = (uint16_t)snl;
     c->seen->has_sni = h->sni_present != 0;
     c->seen->alpn_len = (uint8_t)apl;

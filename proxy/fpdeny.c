@@ -3,6 +3,7 @@
  * two binary searches and no allocation whatever the number of rules. */
 #include "fpdeny.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,4 +118,13 @@ int px_fpdeny_hello(const px_fpdeny *d, const sni_hello *h,
    * capacities) matches no rule: the rules name fingerprints. */
   if (sni_ja4(h, SNI_JA4, ja4, SNI_JA4_MAX) < 0) ja4[0] = 0;
   return ja4[0] && px_fpdeny_match(d, ja4);
+}
+
+enum { ECH_OUTER = 0 }; /* ECHClientHelloType outer (draft-ietf-tls-esni) */
+
+void px_ech_text(const sni_hello *h, char out[PX_ECH_TEXT]) {
+  out[0] = 0;
+  if (h->ech && h->ech_type == ECH_OUTER)
+    snprintf(out, PX_ECH_TEXT, "%u/%u/%u", (unsigned)h->ech_config_id,
+             (unsigned)h->ech_kdf, (unsigned)h->ech_aead);
 }

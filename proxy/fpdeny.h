@@ -29,4 +29,12 @@ int px_fpdeny_match(const px_fpdeny *d, const char *ja4);
 int px_fpdeny_hello(const px_fpdeny *d, const sni_hello *h,
                     char ja4[SNI_JA4_MAX]);
 
+/* "CONFIG_ID/KDF/AEAD" of an ECH outer extension, each up to 5 digits. */
+#define PX_ECH_TEXT 20
+/* The ECH outer extension of h for the log ("" without one): the server
+ * picks its key by the config id, the HPKE suite says what the client
+ * encrypted with.  The SNI beside it is the outer (public) name; GREASE
+ * ECH looks the same on the wire. */
+void px_ech_text(const sni_hello *h, char out[PX_ECH_TEXT]);
+
 #endif

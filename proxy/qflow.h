@@ -52,15 +52,18 @@ typedef struct px_qflow {
   uint64_t t_start, last; /* ms (worker clock): created, last datagram */
   uint64_t queued;        /* its place in the deadline list (quic.c) */
   uint64_t dg_up, dg_down, by_up, by_down;
+  uint64_t seq;           /* its connection id's sequence (connid.h) */
   px_cfg *cfg;            /* the configuration it was routed with */
   const px_upstream *up;  /* NULL: not routed (yet, or no route) */
   const char *route;      /* label for the log, static */
-  char *info;             /* "sni\0alpn" as sent, malloc'ed at routing */
+  /* The name and ALPN list as sent, then, when has_fp, "JA4\0JA3\0ECH\0"
+   * for the log; malloc'ed at routing. */
+  char *info;
   px_qpend *pend;         /* while the hello is incomplete */
   uint32_t hash, version;
   uint16_t sni_len, alpn_len;
   int ufd;                /* connected to the upstream; -1 */
-  uint8_t li, addr_i, list, replied, has_local, dead, has_sni;
+  uint8_t li, addr_i, list, replied, has_local, dead, has_sni, has_fp;
 } px_qflow;
 
 /* Stays well under the 512 bytes per idle flow the design aims at, with

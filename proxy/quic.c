@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "connid.h"
 #include "fpdeny.h"
 #include "metrics.h"
 #include "qflow.h"
@@ -153,6 +154,10 @@ static void log_flow(px_worker *w, const px_qflow *f, const char *verdict) {
   memcpy(&client.ss, &f->peer, client.len);
   px_log_quic lq = {f->version, f->dg_up, f->dg_down};
   const uint8_t *info = (const uint8_t *)f->info;
+  const char *ja4 = f->has_fp ? f->info + f->sni_len + f->alpn_len : NULL;
+  const char *ja3 = ja4 ? ja4 + strlen(ja4) + 1 : NULL;
+  char id[PX_CONNID_LEN];
+  px_connid_format(w->id, f->seq, id);
   px_log_rec r = {.worker = w->id,
                   .format = f->cfg->log_format,
                   .client = &client,
@@ -165,6 +170,10 @@ static void log_flow(px_worker *w, const px_qflow *f, const char *verdict) {
                   .alpn_len = f->alpn_len,
                   .route = f->route,
                   .verdict = verdict,
+                  .id = id,
+                  .ja4 = ja4,
+                  .ja3 = ja3,
+                  .ech = ja3 ? ja3 + strlen(ja3) + 1 : NULL,
                   .bytes_up = f->by_up,
                   .bytes_down = f->by_down,
                   .ms = w->now - f->t_start,
@@ -287,17 +296,31 @@ static void to_upstream(px_worker *w, px_qflow *f, const uint8_t *d, size_t n) {
 }
 
 /* ------------------------------------------------------------ hellos */
-/* Keeps the name and ALPN list as sent, for the log line. */
-static void save_info(px_qflow *f, const sni_hello *h) {
-  size_t sl = h->sni_len, al = h->alpn_len;
-  if (sl + al == 0) return;
-  f->info = malloc(sl + al);
+/* Keeps the name and ALPN list as sent and, when logging, the JA4 (ja4,
+ * computed by the caller), JA3 and ECH marks, for the log line. */
+static void save_info(px_qflow *f, const sni_hello *h, const char *ja4) {
+  size_t sl = h->sni_present ? h->sni_len : 0;
+  size_t al = h->alpn_len <= SNI_CAP_ALPN_BYTES ? h->alpn_len : 0;
+  char ja3[SNI_JA3_MD5_MAX] = "", ech[PX_ECH_TEXT];
+  int fp = px_log_enabled();
+  if (fp && sni_ja3_md5(h, ja3, sizeof ja3) < 0) ja3[0] = 0;
+  px_ech_text(h, ech);
+  size_t l4 = strlen(ja4) + 1, l3 = strlen(ja3) + 1, le = strlen(ech) + 1;
+  size_t n = sl + al + (fp ? l4 + l3 + le : 0);
+  if (n == 0) return;
+  f->info = malloc(n);
   if (!f->info) return; /* the log line goes without them */
   memcpy(f->info, h->sni, sl);
   memcpy(f->info + sl, h->alpn, al);
+  if (fp) {
+    memcpy(f->info + sl + al, ja4, l4);
+    memcpy(f->info + sl + al + l4, ja3, l3);
+    memcpy(f->info + sl + al + l4 + l3, ech, le);
+  }
   f->sni_len = (uint16_t)sl;
   f->alpn_len = (uint16_t)al;
   f->has_sni = h->sni_present != 0;
+  f->has_fp = (uint8_t)fp;
 }
 
 /* The hello is complete (rc > 0) or failed for good (rc < 0): route the
@@ -310,9 +333,14 @@ static void hello_done(px_worker *w, px_quic *q, px_qflow *f, int rc) {
     flow_end(w, q, f, "closed_before_hello");
     return;
   }
-  if (rc > 0) save_info(f, &p->h);
-  char ja4[SNI_JA4_MAX];
-  if (rc > 0 && f->cfg->deny && px_fpdeny_hello(f->cfg->deny, &p->h, ja4)) {
+  /* The fingerprints cost a microsecond or two: only for a rule or the
+   * log (docs/proxy.md, "Fingerprints"). */
+  char ja4[SNI_JA4_MAX] = "";
+  int denied = 0;
+  if (rc > 0 && (f->cfg->deny || px_log_enabled()))
+    denied = px_fpdeny_hello(f->cfg->deny, &p->h, ja4);
+  if (rc > 0) save_info(f, &p->h, ja4);
+  if (denied) {
     /* `deny ja4` (fpdeny.h): the held datagrams are dropped; the client's
      * retransmissions start new flows that end the same way. */
     px_count(w, PXC_JA4_DENIED, 1);
@@ -381,6 +409,7 @@ static px_qflow *flow_new(px_worker *w, px_quic *q, const arrival *a,
   f->ufd = -1;
   f->pend = p;
   f->t_start = f->last = w->now;
+  f->seq = px_connid_next();
   px_worker_refresh_cfg(w);
   f->cfg = w->cfg;
   px_cfg_ref(f->cfg);

@@ -391,9 +391,22 @@ deny ja4 %s
                         d.get("verdict") == b"ja4_denied", repr(line))
                 t.check("QUIC: no datagram of it reached the upstream",
                         len(got) == before)
+                t.check("QUIC: the log line has the JA4 and an id",
+                        d.get("ja4") == ja4.encode() and
+                        re.fullmatch(rb"[0-9a-f]{32}", d.get("id", b"")),
+                        repr(line))
             else:
                 t.check("QUIC: an allowed flow reaches the upstream",
                         wait_for(lambda: len(got) >= before + len(dgrams)))
+                # Logged when quic_idle_timeout ends it.
+                line = wait_line(px, c.getsockname()[1])
+                d = parse_kv(line) if line else {}
+                hs2 = quic_flight(tool, "q.test", alpn, 1, hello=True)[0]
+                ref = ja4_ref.fingerprints(hs2, quic=True)
+                t.check("QUIC: the flow's log line has its JA4 and JA3",
+                        d.get("ja4") == ref["ja4"].encode() and
+                        d.get("ja3") == ref["ja3_md5"].encode() and
+                        "ech" in d and d["ech"] is None, repr(line))
             c.close()
         px.stop()
         t.check("QUIC: counted in ja4_denied",
