@@ -202,26 +202,11 @@ void sni_aes128_init(sni_aes128 *a, const uint8_t key[SNI_AES128_KEY_LEN]) {
 
 /* ---- portable cipher --------------------------------------------------- */
 
-static uint32_t rd32be(const uint8_t *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void wr32be(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)(v >> 24);
-  p[1] = (uint8_t)(v >> 16);
-  p[2] = (uint8_t)(v >> 8);
-  p[3] = (uint8_t)v;
-}
-
-static uint32_t ror32(uint32_t x, unsigned n) {
-  return x >> n | x << (32 - n);
-}
-
 /* SubBytes + ShiftRows + MixColumns for the output column that takes row
  * r from column c+r, as four table words. */
 static uint32_t te_column(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3) {
-  return aes_te[c0 >> 24] ^ ror32(aes_te[(c1 >> 16) & 0xff], 8) ^
-         ror32(aes_te[(c2 >> 8) & 0xff], 16) ^ ror32(aes_te[c3 & 0xff], 24);
+  return aes_te[c0 >> 24] ^ sni_ror32(aes_te[(c1 >> 16) & 0xff], 8) ^
+         sni_ror32(aes_te[(c2 >> 8) & 0xff], 16) ^ sni_ror32(aes_te[c3 & 0xff], 24);
 }
 
 /* The last round has no MixColumns: S-box bytes only. */
@@ -233,21 +218,21 @@ static uint32_t sbox_column(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3) 
 
 /* The state is four big-endian column words (FIPS 197 3.5). */
 static void aes_encrypt_c(const uint8_t *rk, const uint8_t *in, uint8_t *out) {
-  uint32_t s0 = rd32be(in) ^ rd32be(rk), s1 = rd32be(in + 4) ^ rd32be(rk + 4);
-  uint32_t s2 = rd32be(in + 8) ^ rd32be(rk + 8), s3 = rd32be(in + 12) ^ rd32be(rk + 12);
+  uint32_t s0 = sni_rd32be(in) ^ sni_rd32be(rk), s1 = sni_rd32be(in + 4) ^ sni_rd32be(rk + 4);
+  uint32_t s2 = sni_rd32be(in + 8) ^ sni_rd32be(rk + 8), s3 = sni_rd32be(in + 12) ^ sni_rd32be(rk + 12);
   for (int r = 1; r < SNI_AES128_ROUNDS; r++) {
     const uint8_t *k = rk + SNI_AES_BLOCK * r;
-    uint32_t t0 = te_column(s0, s1, s2, s3) ^ rd32be(k);
-    uint32_t t1 = te_column(s1, s2, s3, s0) ^ rd32be(k + 4);
-    uint32_t t2 = te_column(s2, s3, s0, s1) ^ rd32be(k + 8);
-    uint32_t t3 = te_column(s3, s0, s1, s2) ^ rd32be(k + 12);
+    uint32_t t0 = te_column(s0, s1, s2, s3) ^ sni_rd32be(k);
+    uint32_t t1 = te_column(s1, s2, s3, s0) ^ sni_rd32be(k + 4);
+    uint32_t t2 = te_column(s2, s3, s0, s1) ^ sni_rd32be(k + 8);
+    uint32_t t3 = te_column(s3, s0, s1, s2) ^ sni_rd32be(k + 12);
     s0 = t0, s1 = t1, s2 = t2, s3 = t3;
   }
   const uint8_t *k = rk + SNI_AES_BLOCK * SNI_AES128_ROUNDS;
-  wr32be(out, sbox_column(s0, s1, s2, s3) ^ rd32be(k));
-  wr32be(out + 4, sbox_column(s1, s2, s3, s0) ^ rd32be(k + 4));
-  wr32be(out + 8, sbox_column(s2, s3, s0, s1) ^ rd32be(k + 8));
-  wr32be(out + 12, sbox_column(s3, s0, s1, s2) ^ rd32be(k + 12));
+  sni_wr32be(out, sbox_column(s0, s1, s2, s3) ^ sni_rd32be(k));
+  sni_wr32be(out + 4, sbox_column(s1, s2, s3, s0) ^ sni_rd32be(k + 4));
+  sni_wr32be(out + 8, sbox_column(s2, s3, s0, s1) ^ sni_rd32be(k + 8));
+  sni_wr32be(out + 12, sbox_column(s3, s0, s1, s2) ^ sni_rd32be(k + 12));
 }
 
 /* ---- AES-NI ------------------------------------------------------------ */

@@ -24,6 +24,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Big-endian words, as the FIPS and NIST texts number their bytes. */
+static inline uint32_t sni_rd32be(const uint8_t *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline void sni_wr32be(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)(v >> 24);
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
+}
+
+static inline uint32_t sni_ror32(uint32_t x, unsigned n) {
+  return x >> n | x << (32 - n);
+}
+
 /* ==========================================================================
  *  Implementation choice
  * ========================================================================== */

@@ -49,38 +49,23 @@ static const uint32_t sha256_h0[8] = {
     0x510e527fu, 0x9b05688cu, 0x1f83d9abu, 0x5be0cd19u,
 };
 
-static uint32_t rd32be(const uint8_t *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void wr32be(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)(v >> 24);
-  p[1] = (uint8_t)(v >> 16);
-  p[2] = (uint8_t)(v >> 8);
-  p[3] = (uint8_t)v;
-}
-
-static uint32_t ror32(uint32_t x, unsigned n) {
-  return x >> n | x << (32 - n);
-}
-
 /* FIPS 180-4 6.2.2, with the message schedule kept as a 16-word ring. */
 static void sha256_block_portable(uint32_t h[8], const uint8_t *p) {
   uint32_t w[16];
-  for (int i = 0; i < 16; i++) w[i] = rd32be(p + 4 * i);
+  for (int i = 0; i < 16; i++) w[i] = sni_rd32be(p + 4 * i);
   uint32_t a = h[0], b = h[1], c = h[2], d = h[3];
   uint32_t e = h[4], f = h[5], g = h[6], k = h[7];
   for (int t = 0; t < 64; t++) {
     if (t >= 16) {
       uint32_t w15 = w[(t - 15) & 15], w2 = w[(t - 2) & 15];
-      uint32_t s0 = ror32(w15, 7) ^ ror32(w15, 18) ^ (w15 >> 3);
-      uint32_t s1 = ror32(w2, 17) ^ ror32(w2, 19) ^ (w2 >> 10);
+      uint32_t s0 = sni_ror32(w15, 7) ^ sni_ror32(w15, 18) ^ (w15 >> 3);
+      uint32_t s1 = sni_ror32(w2, 17) ^ sni_ror32(w2, 19) ^ (w2 >> 10);
       w[t & 15] += s0 + w[(t - 7) & 15] + s1;
     }
-    uint32_t t1 = k + (ror32(e, 6) ^ ror32(e, 11) ^ ror32(e, 25)) + ((e & f) ^ (~e & g)) +
+    uint32_t t1 = k + (sni_ror32(e, 6) ^ sni_ror32(e, 11) ^ sni_ror32(e, 25)) + ((e & f) ^ (~e & g)) +
                   sha256_k[t] + w[t & 15];
     uint32_t t2 =
-        (ror32(a, 2) ^ ror32(a, 13) ^ ror32(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+        (sni_ror32(a, 2) ^ sni_ror32(a, 13) ^ sni_ror32(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
     k = g;
     g = f;
     f = e;
@@ -196,10 +181,10 @@ void sni_sha256_final(sni_sha256_ctx *c, uint8_t out[SNI_SHA256_LEN]) {
     fill = 0;
   }
   memset(c->buf + fill, 0, SNI_SHA256_BLOCK - SHA256_LEN_BYTES - fill);
-  wr32be(c->buf + SNI_SHA256_BLOCK - 8, (uint32_t)(bits >> 32));
-  wr32be(c->buf + SNI_SHA256_BLOCK - 4, (uint32_t)bits);
+  sni_wr32be(c->buf + SNI_SHA256_BLOCK - 8, (uint32_t)(bits >> 32));
+  sni_wr32be(c->buf + SNI_SHA256_BLOCK - 4, (uint32_t)bits);
   sha256_block(c->h, c->buf);
-  for (int i = 0; i < 8; i++) wr32be(out + 4 * i, c->h[i]);
+  for (int i = 0; i < 8; i++) sni_wr32be(out + 4 * i, c->h[i]);
 }
 
 void sni_sha256(const void *data, size_t len, uint8_t out[SNI_SHA256_LEN]) {
