@@ -81,22 +81,6 @@ static _Alignas(16) sni_quic rq;
 static sni_hello rh;
 static uint8_t rbuf[SNI_QUIC_DEFAULT_BUF], scratch[MAX_DGRAM];
 
-static size_t unhex(const char *s, uint8_t *out, size_t cap) {
-  size_t n = 0;
-  int hi = -1;
-  for (; *s; s++) {
-    int v = *s >= '0' && *s <= '9' ? *s - '0' : *s >= 'a' && *s <= 'f' ? *s - 'a' + 10 : -1;
-    if (v < 0) continue;
-    if (hi < 0) {
-      hi = v;
-    } else {
-      if (n < cap) out[n++] = (uint8_t)(hi << 4 | v);
-      hi = -1;
-    }
-  }
-  return n;
-}
-
 static int load_file(const char *dir, const char *name, initial *x) {
   char path[1024];
   snprintf(path, sizeof path, "%s/063-chromium-quic/%s", dir, name);
@@ -372,9 +356,9 @@ int main(int argc, char **argv) {
     else dir = argv[i];
   }
   ini[0].name = "rfc9001-v1";
-  ini[0].len = unhex(quic_rfc9001_client_initial, ini[0].d, MAX_DGRAM);
+  ini[0].len = qt_unhex(quic_rfc9001_client_initial, ini[0].d, MAX_DGRAM);
   ini[1].name = "rfc9369-v2";
-  ini[1].len = unhex(quic_rfc9369_client_initial, ini[1].d, MAX_DGRAM);
+  ini[1].len = qt_unhex(quic_rfc9369_client_initial, ini[1].d, MAX_DGRAM);
   ini[2].name = "063-chromium-dgram0";
   ini[3].name = "063-chromium-dgram1";
   if (load_file(dir, "initial-0.bin", &ini[2]) || load_file(dir, "initial-1.bin", &ini[3])) {

@@ -1,5 +1,6 @@
 #include "quic_util.h"
 
+#include <stdint.h>
 #include <string.h>
 
 const uint8_t qt_dcid_a[8] = {0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08};
@@ -332,4 +333,29 @@ int qt_packetize(const uint8_t *hs, size_t n, const qt_options *o, qt_flight *f)
   if (qt_flush_datagram(&st)) return -1;
   qt_trim(&st, pc, np, piece_dg, n);
   return 0;
+}
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+size_t qt_unhex(const char *hex, uint8_t *out, size_t cap) {
+  size_t n = 0;
+  int hi = -1;
+  for (const char *p = hex; *p; p++) {
+    if (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r') continue;
+    int v = hexval(*p);
+    if (v < 0) return SIZE_MAX;
+    if (hi < 0) {
+      hi = v;
+      continue;
+    }
+    if (n >= cap) return SIZE_MAX;
+    out[n++] = (uint8_t)(hi << 4 | v);
+    hi = -1;
+  }
+  return hi >= 0 ? SIZE_MAX : n;
 }

@@ -31,6 +31,11 @@ typedef struct qt_initial {
   uint8_t reserved_bits; /* normally 0; set to test the check */
 } qt_initial;
 
+/* Hex as the RFCs print it (whitespace anywhere, lowercase or uppercase)
+ * into out (cap bytes); the byte count, or SIZE_MAX for any other
+ * character, an odd number of digits or more than cap bytes. */
+size_t qt_unhex(const char *hex, uint8_t *out, size_t cap);
+
 /* Appends the protected packet carrying payload (frames, already built) to
  * out (cap bytes); returns its length, or 0 if it does not fit.  The
  * payload is padded with PADDING so the header-protection sample fits. */

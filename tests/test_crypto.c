@@ -27,6 +27,7 @@
 
 #include "crypto.h"
 #include "quic_rfc.h"
+#include "quic_util.h"
 
 #define MAX_BYTES 1500
 #define QUIC_LONG_HEADER_HP_BITS 0x0f /* RFC 9001 5.4.1: low 4 bits of byte 0 */
@@ -57,30 +58,10 @@ static int use_impl(int impl) {
 static const int impls[] = {SNI_CRYPTO_PORTABLE, SNI_CRYPTO_ACCEL};
 #define N_IMPLS (sizeof impls / sizeof *impls)
 
-static int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 /* Hex with any whitespace in between (the RFCs print 16-byte groups). */
 static size_t unhex(const char *hex, uint8_t *out, size_t cap) {
-  size_t n = 0;
-  int hi = -1;
-  for (const char *p = hex; *p; p++) {
-    if (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r') continue;
-    int v = hexval(*p);
-    if (v < 0) fail_msg("bad hex digit '%c'", *p);
-    if (hi < 0) {
-      hi = v;
-      continue;
-    }
-    if (n >= cap) fail_msg("hex vector longer than %zu bytes", cap);
-    out[n++] = (uint8_t)(hi << 4 | v);
-    hi = -1;
-  }
-  if (hi >= 0) fail_msg("odd number of hex digits");
+  size_t n = qt_unhex(hex, out, cap);
+  if (n == SIZE_MAX) fail_msg("bad hex vector (digit, odd length or over %zu bytes)", cap);
   return n;
 }
 

@@ -22,24 +22,6 @@
 
 static uint8_t qbuf[SNI_QUIC_DEFAULT_BUF];
 
-static size_t unhex(const char *s, uint8_t *out, size_t cap) {
-  size_t n = 0;
-  int hi = -1;
-  for (; *s; s++) {
-    int v;
-    if (*s >= '0' && *s <= '9') v = *s - '0';
-    else if (*s >= 'a' && *s <= 'f') v = *s - 'a' + 10;
-    else continue;
-    if (hi < 0) {
-      hi = v;
-    } else {
-      if (n < cap) out[n++] = (uint8_t)(hi << 4 | v);
-      hi = -1;
-    }
-  }
-  return n;
-}
-
 /* The parse of the same handshake message framed as one TLS record, with
  * the framing fields set as a QUIC read reports them: what sni_quic must
  * produce byte for byte. */
@@ -87,10 +69,10 @@ static void test_rfc_vectors(void **state) {
   } v[] = {{quic_rfc9001_client_initial, SNI_QUIC_VERSION_1},
            {quic_rfc9369_client_initial, SNI_QUIC_VERSION_2}};
   uint8_t frame[512], pkt[1300];
-  size_t fl = unhex(QUIC_RFC_CRYPTO_FRAME, frame, sizeof frame);
+  size_t fl = qt_unhex(QUIC_RFC_CRYPTO_FRAME, frame, sizeof frame);
   assert_int_equal(fl, 245);
   for (size_t i = 0; i < 2; i++) {
-    size_t n = unhex(v[i].pkt, pkt, sizeof pkt);
+    size_t n = qt_unhex(v[i].pkt, pkt, sizeof pkt);
     assert_int_equal(n, 1200);
     sni_quic q;
     sni_hello h, exp;
@@ -331,7 +313,7 @@ static void test_packetizer_datagram_orders(void **state) {
 static void test_junk_is_ignored(void **state) {
   (void)state;
   uint8_t pkt[1300];
-  size_t n = unhex(quic_rfc9001_client_initial, pkt, sizeof pkt);
+  size_t n = qt_unhex(quic_rfc9001_client_initial, pkt, sizeof pkt);
   sni_quic q;
   sni_hello h;
   assert_int_equal(sni_quic_init(&q, &h, qbuf, sizeof qbuf, NULL), 0);
@@ -369,7 +351,7 @@ static void test_junk_is_ignored(void **state) {
 static void test_versions(void **state) {
   (void)state;
   uint8_t pkt[1300];
-  size_t n = unhex(quic_rfc9001_client_initial, pkt, sizeof pkt);
+  size_t n = qt_unhex(quic_rfc9001_client_initial, pkt, sizeof pkt);
   sni_quic q;
   sni_hello h;
   sni_quic_info in;
@@ -412,7 +394,7 @@ static size_t one_initial(const uint8_t *frames, size_t fl, uint8_t *out, uint64
 /* The first 100 bytes of the RFC hello as a first, good packet. */
 static const uint8_t *rfc_hello(size_t *n) {
   static uint8_t frame[512];
-  size_t fl = unhex(QUIC_RFC_CRYPTO_FRAME, frame, sizeof frame);
+  size_t fl = qt_unhex(QUIC_RFC_CRYPTO_FRAME, frame, sizeof frame);
   *n = fl - 4;
   return frame + 4;
 }
