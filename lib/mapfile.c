@@ -34,17 +34,10 @@ static int sni_map_alpn(sni_router *r, const sni_rt_mark *m, const char *s,
   return 0;
 }
 
-/* Bytes of a TARGET quoted in an error message. */
-#define SNI_MAP_SHOW_MAX 64
-
-/* TARGET is a span of the caller's text, not a string: it may end at the
- * very end of the buffer with no NUL after it, and may hold control
- * bytes.  Quote at most SNI_MAP_SHOW_MAX of its own bytes, escaped as
- * patterns are, so the message never reads past the span and prints as
- * one line.  out needs SNI_MAP_SHOW_MAX * 4 + 4 bytes. */
-static void sni_map_show(char *out, const char *s, size_t n) {
+/* Declared in router_int.h. */
+void sni_rt_show(char *out, const char *s, size_t n) {
   size_t o = 0;
-  size_t m = n < SNI_MAP_SHOW_MAX ? n : SNI_MAP_SHOW_MAX;
+  size_t m = n < SNI_RT_SHOW_MAX ? n : SNI_RT_SHOW_MAX;
   for (size_t i = 0; i < m; i++) {
     unsigned char c = (unsigned char)s[i];
     if (c < 0x20 || c >= 0x7f || c == '\\') {
@@ -85,8 +78,8 @@ static int sni_map_target(sni_router *r, const char *t, size_t n,
   int rc = resolve(ctx, buf, n, line, out);
   if (buf != small) sni_rt_free(&r->a, buf, n + 1);
   if (rc < 0) {
-    char shown[SNI_MAP_SHOW_MAX * 4 + 4], why[SNI_MAP_SHOW_MAX * 4 + 96];
-    sni_map_show(shown, t, n);
+    char shown[SNI_RT_SHOW_MAX * 4 + 4], why[SNI_RT_SHOW_MAX * 4 + 96];
+    sni_rt_show(shown, t, n);
     snprintf(why, sizeof why, "target '%s' refused: %s", shown,
              sni_strerror(rc));
     return sni_map_fail(r, line, rc, why);
@@ -171,9 +164,11 @@ int sni_router_load_map_file(sni_router *r, const char *path,
   if (!r || !path || r->state != SNI_RT_BUILDING) return SNI_EINVAL;
   FILE *f = fopen(path, "rb");
   if (!f) {
-    char why[160];
+    char why[192], msg[64];
     int e = errno;
-    snprintf(why, sizeof why, "cannot open %.100s: %s", path, strerror(e));
+    /* strerror() may use a static buffer; loaders can run in threads. */
+    if (strerror_r(e, msg, sizeof msg) != 0) snprintf(msg, sizeof msg, "errno %d", e);
+    snprintf(why, sizeof why, "cannot open %.100s: %s", path, msg);
     sni_rt_seterr_line(r, 0, why);
     errno = e;
     return SNI_ESYS;

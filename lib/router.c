@@ -550,17 +550,20 @@ static void sni_rt_pattern_text(const sni_router *r, const sni_rt_route *rt,
 
 static void sni_rt_conflict(sni_router *r, const sni_rt_route *a,
                             const sni_rt_route *b, const uint8_t *proto) {
-  char pa[300], pb[300], la[32] = "", lb[32] = "", why[160];
+  char pa[300], pb[300], la[32] = "", lb[32] = "", why[SNI_RT_SHOW_BUF + 48];
   sni_rt_pattern_text(r, a, pa, sizeof pa);
   sni_rt_pattern_text(r, b, pb, sizeof pb);
   if (b->line) snprintf(lb, sizeof lb, "line %u: ", b->line);
   if (a->line) snprintf(la, sizeof la, " (line %u)", a->line);
-  if (proto)
-    snprintf(why, sizeof why, "both name ALPN protocol '%.*s' at one level",
-             proto[0] > 64 ? 64 : proto[0], (const char *)proto + 1);
+  if (proto) {
+    /* ALPN names are any bytes: escaped, so the message is one line. */
+    char shown[SNI_RT_SHOW_BUF];
+    sni_rt_show(shown, (const char *)proto + 1, proto[0]);
+    snprintf(why, sizeof why, "both name ALPN protocol '%s' at one level", shown);
+  }
   else
     snprintf(why, sizeof why, "both without ALPN at one level");
-  snprintf(r->err, sizeof r->err, "%spattern '%.200s' conflicts with '%.200s'%s: %s",
+  snprintf(r->err, sizeof r->err, "%spattern '%.200s' conflicts with '%.200s'%s: %.250s",
            lb, pb, pa, la, why);
 }
 

@@ -120,4 +120,15 @@ int sni_rt_commit(sni_router *r, const sni_rt_mark *m, unsigned kind,
                   const char *pattern, size_t plen, void *target,
                   unsigned line);
 
+/* Bytes of a caller's span (a map TARGET, an ALPN name) quoted in an
+ * error message. */
+#define SNI_RT_SHOW_MAX 64
+/* The span is not a string: it may end at the very end of the caller's
+ * buffer with no NUL after it, and may hold control bytes.  Quotes at most
+ * SNI_RT_SHOW_MAX of its own bytes, with control bytes, bytes >= 0x7f and
+ * '\\' as \\xNN, so the message never reads past the span and prints as
+ * one line.  out needs SNI_RT_SHOW_BUF bytes. */
+#define SNI_RT_SHOW_BUF (SNI_RT_SHOW_MAX * 4 + 4)
+void sni_rt_show(char *out, const char *s, size_t n);
+
 #endif

@@ -140,6 +140,23 @@ static void test_map_nul_in_target(void **state) {
   sni_router_free(r);
 }
 
+/* A conflict message quotes the ALPN name the two routes share; ALPN names
+ * are any bytes (sni_router_add() takes them as given), so they are
+ * escaped and the message stays one printable line. */
+static void test_conflict_alpn_escaped(void **state) {
+  (void)state;
+  static const char *const proto[] = {"h2\nverdict=ok\\"};
+  sni_router *r = NULL;
+  assert_int_equal(sni_router_create(&r, NULL), 0);
+  assert_int_equal(sni_router_add(r, "a.com", proto, 1, (void *)"x"), 0);
+  assert_int_equal(sni_router_add(r, "a.com", proto, 1, (void *)"y"), 0);
+  assert_int_equal(sni_router_compile(r), SNI_ECONFLICT);
+  const char *msg = sni_router_errmsg(r);
+  assert_non_null(strstr(msg, "'h2\\x0averdict=ok\\x5c'"));
+  for (const char *p = msg; *p; p++) assert_true(*p >= 0x20 && *p < 0x7f);
+  sni_router_free(r);
+}
+
 /* Line numbers: a last line without '\n', CRLF, blank and comment lines. */
 static void test_map_line_numbers(void **state) {
   (void)state;
@@ -471,6 +488,7 @@ int main(void) {
       cmocka_unit_test(test_parser_uninitialised_garbage),
       cmocka_unit_test(test_parser_null_arguments),
       cmocka_unit_test(test_parser_initialised_paths),
+      cmocka_unit_test(test_conflict_alpn_escaped),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
