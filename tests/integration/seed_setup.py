@@ -39,7 +39,7 @@ from pxlib import (SKIP, Checks, Proxy, free_port, log, main_wrapper,  # noqa
                    make_cert, read_to_end, recv_exact)
 
 CLIENT = "127.0.0.2"  # loopback too: the address nginx and the line server
-SILENT_MS = 300       # must learn
+SILENT_MS = 300       # the silent route's DURATION
 SILENT_MARGIN_MS = 1000  # a functional deadline, not a timing test
 BANNER = b"220 banner.seed.test ready\r\n"
 PAGE = b"<html><body>seed web page</body></html>\n"
