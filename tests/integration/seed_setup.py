@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "proxy"))
 from helpers import (read_proxy_header, serve, tls_ctx, ws_handler,  # noqa
                      ws_read, ws_send)
 from pxlib import (SKIP, Checks, Proxy, free_port, log, main_wrapper,  # noqa
-                   make_cert, read_to_end, recv_exact)
+                   make_cert, read_to_end, recv_exact, refused_port)
 
 CLIENT = "127.0.0.2"  # loopback too: the address nginx and the line server
 SILENT_MS = 300       # the silent route's DURATION
@@ -359,7 +359,8 @@ def run(binary):
     t = Checks()
     d = tempfile.mkdtemp(prefix="sniroute-seed.")
     ports = {k: free_port() for k in ("web", "data", "ws", "bd", "bd2",
-                                      "line", "banner", "dead", "plain")}
+                                      "line", "banner", "plain")}
+    ports["dead"], dead_hold = refused_port()  # open until main returns
     cert, key = multi_cert(d)
     tcert, tkey = make_cert(d, "line8008.seed.test", "ec")
     nd = os.path.join(d, "nginx")

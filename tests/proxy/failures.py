@@ -25,7 +25,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pxlib import (SKIP, Checks, Proxy, Server, free_port, http_get, log,
+from pxlib import (SKIP, Checks, Proxy, Server, free_port, http_get, log, refused_port,
                    main_wrapper, make_cert, parse_kv, read_to_end, recv_exact,
                    reset_close)
 
@@ -77,7 +77,7 @@ def tls_attempt(port, ctx=None, name="www.test", payload=None):
 
 
 def down_case(binary, t):
-    dead = free_port()  # nothing listens there
+    dead, dead_hold = refused_port()  # nothing listens there
     px = Proxy(binary, ["--listen", "127.0.0.1:{port}", "--default",
                         "127.0.0.1:%d" % dead])
     try:

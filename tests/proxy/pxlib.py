@@ -44,6 +44,16 @@ def free_port(host="127.0.0.1"):
     raise RuntimeError("no port free for both TCP and UDP")
 
 
+
+def refused_port(host="127.0.0.1"):
+    """(port, sock): a TCP port that refuses connections for as long as sock
+    stays open.  A port merely found free may be handed to the next server
+    any test binds to port 0; a socket bound there without listen() keeps
+    it, and the kernel answers connection attempts with a reset."""
+    s = socket.socket()
+    s.bind((host, 0))
+    return s.getsockname()[1], s
+
 # ------------------------------------------------------------ ClientHello
 def _ext(t, data):
     return struct.pack("!HH", t, len(data)) + data

@@ -32,7 +32,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pxlib import (Checks, Proxy, Server, client_hello, free_port,
+from pxlib import (Checks, Proxy, Server, client_hello, free_port, refused_port,
                    main_wrapper, parse_kv, read_to_end, recv_exact)
 
 ALERT_112 = b"\x15\x03\x03\x00\x02\x02\x70"
@@ -322,7 +322,7 @@ server edge {
 def plain_server(binary, t):
     seen = []
     banner = Server(banner_server(seen))
-    dead = free_port()
+    dead, dead_hold = refused_port()
     p_pp, p_dead = free_port(), free_port()
     conf = """upstream line 127.0.0.1:%d proxy_protocol v1
 server tlsside {
