@@ -138,7 +138,6 @@ void px_conn_close(px_worker *w, px_conn *c, const char *verdict) {
                     c->u2c.bytes, strcmp(verdict, "connect_failed") == 0);
   px_tls_conn_free(c->ssl);
   c->ssl = NULL;
-  free(c->info);
   free(c->seen);
   hbuf_free(c);
   free(c->dst);
@@ -273,9 +272,17 @@ static int send_proxy_header(const px_worker *w, px_conn *c) {
   }
   uint8_t hdr[1024];
   unsigned tlvs = c->up->pp == 2 ? c->up->pp_tlvs : 0;
-  int n = px_pp_build(c->up->pp, &c->client, &dst,
-                      tlvs & PX_PP_TLV_AUTHORITY ? c->info : NULL, hdr,
-                      sizeof hdr);
+  /* The AUTHORITY TLV gets the name with non-printable bytes as '?'. */
+  char auth[SNI_MAX_NAME + 1] = "";
+  if ((tlvs & PX_PP_TLV_AUTHORITY) && c->seen && c->seen->has_sni) {
+    size_t l = c->seen->sni_len < SNI_MAX_NAME ? c->seen->sni_len : SNI_MAX_NAME;
+    for (size_t k = 0; k < l; k++) {
+      uint8_t ch = c->seen->data[k];
+      auth[k] = ch > 0x20 && ch < 0x7f ? (char)ch : '?';
+    }
+    auth[l] = 0;
+  }
+  int n = px_pp_build(c->up->pp, &c->client, &dst, auth, hdr, sizeof hdr);
   if (n > 0 && c->ssl && c->up->pp == 2) {
     /* What the client negotiated with the proxy (docs/proxy.md). */
     uint8_t tlv[256];
@@ -391,8 +398,7 @@ static int fingerprints(px_worker *w, px_conn *c, const sni_hello *h) {
   return 1;
 }
 
-/* Keeps SNI and ALPN: as sent for the log, printable bytes only for the
- * PROXY v2 AUTHORITY TLV. */
+/* Keeps SNI and ALPN as sent, for the log and the PROXY v2 AUTHORITY TLV. */
 static void save_info(px_conn *c, const sni_hello *h) {
   size_t snl = h->sni_present ? h->sni_len : 0;
   size_t apl = h->alpn_len <= SNI_CAP_ALPN_BYTES ? h->alpn_len : 0;
@@ -406,27 +412,6 @@ static void save_info(px_conn *c, const sni_hello *h) {
     memcpy(c->seen->data, h->sni, snl);
     memcpy(c->seen->data + snl, h->alpn, apl);
   }
-  char alpn[SNI_CAP_ALPN_BYTES * 2] = "";
-  size_t al = 0;
-  for (unsigned i = 0; i < h->n_alpn; i++) {
-    const uint8_t *nm;
-    size_t nl;
-    if (sni_alpn_get(h, i, &nm, &nl) != 0) break;
-    if (al + nl + 2 >= sizeof alpn) break;
-    if (al) alpn[al++] = ',';
-    for (size_t k = 0; k < nl; k++)
-      alpn[al++] = nm[k] > 0x20 && nm[k] < 0x7f ? (char)nm[k] : '?';
-    alpn[al] = 0;
-  }
-  size_t sl = h->sni_present ? h->sni_len : 0;
-  c->info = malloc(sl + al + 2);
-  if (!c->info) return;
-  for (size_t k = 0; k < sl; k++) {
-    unsigned char ch = (unsigned char)h->sni[k];
-    c->info[k] = ch > 0x20 && ch < 0x7f ? (char)ch : '?';
-  }
-  c->info[sl] = 0;
-  memcpy(c->info + sl + 1, alpn, al + 1);
 }
 
 /* Edge-triggered: the next event comes with new bytes.  The low-water

@@ -50,7 +50,6 @@ typedef struct px_conn {
   px_cfg *cfg;
   const px_upstream *up;
   const char *route;
-  char *info;   /* "sni\0alpn\0", allocated once the hello is parsed */
   struct px_seen *seen;  /* SNI and ALPN as sent, for the log (conn.c) */
   struct px_hbuf *hb;    /* a hello too large to peek, being read (conn.c) */
   struct px_tls_conn *ssl; /* `terminate`: the client's TLS (tls.h) */
