@@ -22,6 +22,7 @@
  * No allocation, no system call, no global state.
  */
 #include "sniroute.h"
+#include "hostname.h"
 
 #include <string.h>
 /* SSE2 is part of x86-64; SNI_NO_SIMD forces the portable loops, which
@@ -260,170 +261,12 @@ static inline void put_list8(sni_hello *h, const list_desc *d,
   *cntp = (uint8_t)(cnt + store);
 }
 
-/* ---- server name classification ---------------------------------------- */
-
-#if !defined(SNI_USE_SSE2)
-/* Character classes for host names: OK = allowed in a label; DIGIT;
- * ALPHA (letters, '-' and '_': what makes a label not all-digit); UPPER is
- * 0x20, the bit that lowercases an ASCII letter; DOT; COLON (IPv6
- * literal); BAD (not allowed in a host name). */
-enum { C_OK = 1, C_DIGIT = 2, C_DOT = 4, C_COLON = 8, C_ALPHA = 16,
-       C_UPPER = 32, C_BAD = 64 };
-static const uint8_t name_class[256] = {
-    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
-    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
-    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 17,  4, 64,
-     3,  3,  3,  3,  3,  3,  3,  3,  3,  3, 72, 64, 64, 64, 64, 64,
-    64, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49,
-    49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 64, 64, 64, 64, 17,
-    64, 17, 17, 17, 17, 17, 17, 17, 17, 17, 17, 17, 17, 17, 17, 17,
-    17, 17, 17, 17, 17, 17, 17, 17, 17, 17, 17, 64, 64, 64, 64, 64,
-    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
-    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
-    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
-    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
-    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
-    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
-    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
-    64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
-};
-#endif
-
-/* 1 if s[0..n) is a dotted quad of decimal octets (only called on names made
- * of digits and dots). */
-static int dotted_quad(const char *s, size_t n) {
-  unsigned parts = 0, digits = 0, octet = 0;
-  for (size_t i = 0; i <= n; i++) {
-    if (i == n || s[i] == '.') {
-      if (digits == 0 || octet > 255) return 0;
-      parts++;
-      digits = octet = 0;
-    } else if (++digits > 3) {
-      return 0;
-    } else {
-      octet = octet * 10u + (unsigned)(s[i] - '0');
-    }
-  }
-  return parts == 4;
-}
-
-/* Fills sni_normalized and name_flags from sni.  Deliberately byte-based
- * and locale-free: lowercasing is ASCII only, and anything outside LDH
- * (plus '_', which real deployments use) marks the name as not a host name
- * instead of failing the parse, so the router can send it to no_sni.
- * The two versions below compute the same result. */
-#if defined(SNI_USE_SSE2)
-/* 16 name bytes per step: lowercase, and masks of dots, "alpha" bytes
- * (letters, '-', '_'), colons and disallowed bytes; the label rules are then
- * checked only at the dots, found in a 256-bit dot bitmap. */
 static void classify_name(sni_hello *h) {
-  size_t n = h->sni_len;
-  const char *s = h->sni;
-  char *lo = h->sni_normalized;
-  unsigned flags = 0;
-  if (n > 0 && s[n - 1] == '.') {
-    flags |= SNI_NAME_TRAILING_DOT;
-    n--;
-  }
-  int bad = (n == 0 || n > 253);
-  uint64_t dots[4] = {0, 0, 0, 0}, alph[4] = {0, 0, 0, 0};
-  unsigned badm = 0, colonm = 0;
-  const __m128i iota = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
-                                     12, 13, 14, 15);
-  /* sni and sni_normalized are SNI_MAX_NAME + 1 = 256 bytes, so every
-   * 16-byte block below n lies inside them; bytes past n are masked off
-   * and stored as zero, as the zeroed struct already holds there. */
-  for (size_t base = 0; base < n; base += 16) {
-    size_t r = n - base < 16 ? n - base : 16;
-    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + base));
-    __m128i valid = _mm_cmpgt_epi8(_mm_set1_epi8((char)r), iota);
-    __m128i up = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('A' - 1)),
-                               _mm_cmplt_epi8(x, _mm_set1_epi8('Z' + 1)));
-    __m128i l = _mm_or_si128(x, _mm_and_si128(up, _mm_set1_epi8(0x20)));
-    _mm_storeu_si128((__m128i *)(void *)(lo + base), _mm_and_si128(l, valid));
-    __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(l, _mm_set1_epi8('a' - 1)),
-                                   _mm_cmplt_epi8(l, _mm_set1_epi8('z' + 1)));
-    __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)),
-                                  _mm_cmplt_epi8(x, _mm_set1_epi8('9' + 1)));
-    __m128i alpha = _mm_or_si128(
-        letter, _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('-')),
-                             _mm_cmpeq_epi8(x, _mm_set1_epi8('_'))));
-    __m128i dot = _mm_cmpeq_epi8(x, _mm_set1_epi8('.'));
-    __m128i ok = _mm_or_si128(alpha, _mm_or_si128(digit, dot));
-    badm |= (unsigned)_mm_movemask_epi8(_mm_andnot_si128(ok, valid));
-    colonm |= (unsigned)_mm_movemask_epi8(
-        _mm_and_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(':')), valid));
-    unsigned dm = (unsigned)_mm_movemask_epi8(_mm_and_si128(dot, valid));
-    unsigned am = (unsigned)_mm_movemask_epi8(_mm_and_si128(alpha, valid));
-    dots[base / 64] |= (uint64_t)dm << (base % 64);
-    alph[base / 64] |= (uint64_t)am << (base % 64);
-  }
-  if (badm) bad = 1;
-  size_t label_start = 0;
-  for (unsigned w = 0; w < 4; w++)
-    for (uint64_t m = dots[w]; m; m &= m - 1) {
-      size_t i = w * 64u + (size_t)__builtin_ctzll(m);
-      if (i == label_start || i - label_start > 63) bad = 1;
-      label_start = i + 1;
-    }
-  if (n == label_start || n - label_start > 63) bad = 1;
-  if (colonm) flags |= SNI_NAME_IP_LITERAL;
-  int any_alpha = (alph[0] | alph[1] | alph[2] | alph[3]) != 0;
-  if (!any_alpha && !badm && dotted_quad(s, n)) flags |= SNI_NAME_IP_LITERAL;
-  /* No TLD is all digits: the last label must hold an alpha byte. */
-  int last_alpha = 0;
-  for (unsigned w = 4; w-- > 0;)
-    if (alph[w]) {
-      size_t hi = w * 64u + 63u - (size_t)__builtin_clzll(alph[w]);
-      last_alpha = hi >= label_start;
-      break;
-    }
-  if (!last_alpha) bad = 1;
-  if (bad || (flags & SNI_NAME_IP_LITERAL)) flags |= SNI_NAME_NOT_HOSTNAME;
-  lo[n] = '\0';
+  size_t n = 0;
+  h->name_flags = (uint8_t)sni_host_classify(h->sni, h->sni_len,
+                                             h->sni_normalized, &n);
   h->sni_normalized_len = (uint16_t)n;
-  h->name_flags = (uint8_t)flags;
 }
-#else
-/* One table lookup per byte; label rules are checked at the dots only. */
-static void classify_name(sni_hello *h) {
-  size_t n = h->sni_len;
-  const char *s = h->sni;
-  char *lo = h->sni_normalized;
-  unsigned flags = 0;
-  if (n > 0 && s[n - 1] == '.') {
-    flags |= SNI_NAME_TRAILING_DOT;
-    n--;
-  }
-  unsigned acc = 0;
-  int bad = (n == 0 || n > 253);
-  size_t label_start = 0;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char ch = (unsigned char)s[i];
-    unsigned k = name_class[ch];
-    lo[i] = (char)(ch | (k & C_UPPER));
-    acc |= k;
-    if (k & C_DOT) {
-      if (i == label_start || i - label_start > 63) bad = 1;
-      label_start = i + 1;
-    }
-  }
-  if (n == label_start || n - label_start > 63) bad = 1;
-  if (acc & C_BAD) bad = 1;
-  if (acc & C_COLON) flags |= SNI_NAME_IP_LITERAL;
-  if (!(acc & (C_ALPHA | C_BAD)) && dotted_quad(s, n))
-    flags |= SNI_NAME_IP_LITERAL;
-  /* No TLD is all digits, so such a name can only be an address or junk. */
-  int last_alpha = 0;
-  for (size_t i = label_start; i < n; i++)
-    last_alpha |= (name_class[(unsigned char)s[i]] & C_ALPHA) != 0;
-  if (!last_alpha) bad = 1;
-  if (bad || (flags & SNI_NAME_IP_LITERAL)) flags |= SNI_NAME_NOT_HOSTNAME;
-  lo[n] = '\0';
-  h->sni_normalized_len = (uint16_t)n;
-  h->name_flags = (uint8_t)flags;
-}
-#endif
 
 /* ---- the handshake layer ------------------------------------------------ */
 
