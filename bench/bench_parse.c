@@ -1,9 +1,11 @@
 /*
- * sniroute-bench-parse: time sni_parse() and a streaming parse in 1460-byte
- * chunks (one TCP segment) over every tests/vectors case, next to an
+ * sniroute-bench-parse: time sni_parse(), a routing-only parse
+ * (SNI_PARSE_ROUTING_ONLY) and a streaming parse in 1460-byte chunks (one
+ * TCP segment) over every tests/vectors case, next to an
  * in-run baseline that only walks the record and extension headers.  The
- * baseline is what any SNI scan must at least do, so oneshot/baseline is
- * the cost of full extraction over a bare walk on this machine today.
+ * baseline is what any SNI scan must at least do, so full/walk is the
+ * cost of full extraction over a bare walk on this machine today.  The
+ * goals printed at the end are ratios to that walk.
  * Beside them, in the same run: sni_ja4() (hashed JA4) and sni_ja3_md5()
  * (JA3 string and its MD5) on the parsed hello.
  *
@@ -35,7 +37,7 @@ typedef struct vec {
   uint8_t *data;
   size_t len;
   unsigned records;
-  double oneshot, stream, baseline, ja4, ja3;
+  double oneshot, routing, stream, baseline, ja4, ja3;
   sni_hello parsed; /* what the fingerprint timings read */
 } vec;
 
@@ -132,12 +134,16 @@ static double median(double *v, size_t n) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-enum { M_ONESHOT, M_STREAM, M_BASELINE, M_JA4, M_JA3 };
+enum { M_ONESHOT, M_ROUTING, M_STREAM, M_BASELINE, M_JA4, M_JA3 };
+
+static const sni_limits routing_only = {0, 0, SNI_PARSE_ROUTING_ONLY};
 
 static uint64_t run_once(int mode, sni_hello *h, const vec *v) {
   char fp[SNI_JA3_MD5_MAX > SNI_JA4_MAX ? SNI_JA3_MD5_MAX : SNI_JA4_MAX];
   switch (mode) {
   case M_ONESHOT: return (uint64_t)sni_parse(h, v->data, v->len) + h->sni_len;
+  case M_ROUTING:
+    return (uint64_t)sni_parse_ex(h, v->data, v->len, &routing_only) + h->sni_len;
   case M_STREAM: return (uint64_t)stream_parse(h, v->data, v->len) + h->sni_len;
   case M_BASELINE: return (uint64_t)baseline_walk(v->data, v->len);
   case M_JA4:
@@ -222,6 +228,13 @@ static int check(vec *v) {
             r1, sni_errname(r1), r2, bw);
     return -1;
   }
+  int r3 = sni_parse_ex(&b, v->data, v->len, &routing_only);
+  if (r3 != r1 || b.sni_len != a.sni_len || b.alpn_len != a.alpn_len ||
+      memcmp(b.sni, a.sni, sizeof a.sni) != 0 || b.n_ciphers != 0) {
+    fprintf(stderr, "%s: routing-only %d (%s) disagrees with the full parse\n",
+            v->name, r3, sni_errname(r3));
+    return -1;
+  }
   v->records = a.records;
   v->parsed = a;
   char fp[SNI_JA3_MD5_MAX > SNI_JA4_MAX ? SNI_JA3_MD5_MAX : SNI_JA4_MAX];
@@ -256,43 +269,59 @@ int main(int argc, char **argv) {
     return 0;
   }
 
-  printf("%-40s %6s %4s %10s %10s %11s %8s %8s %7s %7s\n", "case", "bytes", "recs",
-         "oneshot_ns", "stream_ns", "baseline_ns", "str/one", "one/base", "ja4_ns",
-         "ja3_ns");
-  double o[MAX_VEC], s[MAX_VEC], b[MAX_VEC], j4[MAX_VEC], j3[MAX_VEC];
+  printf("%-36s %6s %4s %9s %9s %9s %9s %7s %7s %7s %7s %7s\n", "case",
+         "bytes", "recs", "full_ns", "route_ns", "str_ns", "walk_ns",
+         "full/w", "rout/w", "str/one", "ja4_ns", "ja3_ns");
+  double o[MAX_VEC], r[MAX_VEC], s[MAX_VEC], b[MAX_VEC], j4[MAX_VEC],
+      j3[MAX_VEC], fw[MAX_VEC], rw[MAX_VEC];
   const vec *chromium = NULL;
+  double worst_stream = 0;
+  const char *worst_name = "";
   for (size_t i = 0; i < n; i++) {
     vec *v = &vs[i];
     v->oneshot = measure(M_ONESHOT, v);
+    v->routing = measure(M_ROUTING, v);
     v->stream = measure(M_STREAM, v);
     v->baseline = measure(M_BASELINE, v);
     v->ja4 = j4[i] = measure(M_JA4, v);
     v->ja3 = j3[i] = measure(M_JA3, v);
     o[i] = v->oneshot;
+    r[i] = v->routing;
     s[i] = v->stream;
     b[i] = v->baseline;
+    fw[i] = v->oneshot / v->baseline;
+    rw[i] = v->routing / v->baseline;
+    if (v->stream / v->oneshot > worst_stream) {
+      worst_stream = v->stream / v->oneshot;
+      worst_name = v->name;
+    }
     if (strncmp(v->name, "060-", 4) == 0) chromium = v;
-    printf("%-40s %6zu %4u %10.1f %10.1f %11.1f %8.2f %8.2f %7.1f %7.1f\n", v->name,
-           v->len, v->records, v->oneshot, v->stream, v->baseline,
-           v->stream / v->oneshot, v->oneshot / v->baseline, v->ja4, v->ja3);
+    printf("%-36.36s %6zu %4u %9.1f %9.1f %9.1f %9.1f %7.2f %7.2f %7.2f %7.1f %7.1f\n",
+           v->name, v->len, v->records, v->oneshot, v->routing, v->stream,
+           v->baseline, fw[i], rw[i], v->stream / v->oneshot, v->ja4, v->ja3);
   }
-  double mo = median(o, n), ms = median(s, n), mb = median(b, n);
+  double mo = median(o, n), mr = median(r, n), ms = median(s, n),
+         mb = median(b, n), mfw = median(fw, n), mrw = median(rw, n);
   double mj4 = median(j4, n), mj3 = median(j3, n);
-  printf("\nmedian over %zu vectors: oneshot %.1f ns, stream %.1f ns, "
-         "baseline %.1f ns\n", n, mo, ms, mb);
-  double co = chromium ? chromium->oneshot : 0, cs = chromium ? chromium->stream : 0;
+  printf("\nmedian over %zu vectors: full %.1f ns, routing-only %.1f ns, "
+         "stream(1460) %.1f ns, walk %.1f ns\n", n, mo, mr, ms, mb);
+  double cw = chromium ? chromium->oneshot / chromium->baseline : 0;
   if (chromium)
-    printf("chromium (060): oneshot %.1f ns, stream %.1f ns, baseline %.1f ns\n",
-           co, cs, chromium->baseline);
-  printf("goals: oneshot median <= 40 ns: %s; chromium <= 60 ns: %s; "
-         "stream <= 1.3x oneshot: %s\n", mo <= 40 ? "met" : "MISSED",
-         co <= 60 ? "met" : "MISSED", ms <= 1.3 * mo ? "met" : "MISSED");
-  printf("fingerprints: ja4 median %.1f ns (goal <= 1000 ns: %s), ja3+md5 median "
-         "%.1f ns\n", mj4, mj4 <= 1000 ? "met" : "MISSED", mj3);
-  printf("summary oneshot_median_ns=%.1f stream_median_ns=%.1f "
-         "baseline_median_ns=%.1f chromium_oneshot_ns=%.1f "
-         "chromium_stream_ns=%.1f stream_ratio=%.2f ja4_median_ns=%.1f "
-         "ja3_median_ns=%.1f\n",
-         mo, ms, mb, co, cs, ms / mo, mj4, mj3);
+    printf("chromium (060): full %.1f ns, routing-only %.1f ns, stream %.1f ns, "
+           "walk %.1f ns\n", chromium->oneshot, chromium->routing,
+           chromium->stream, chromium->baseline);
+  /* Goals are ratios to the in-run walk (medians of per-vector ratios),
+   * so that machine load cancels out. */
+  printf("goals: full/walk %.2f (<= 3: %s); routing/walk %.2f (<= 1.5: %s); "
+         "chromium full/walk %.2f (<= 4: %s); stream1460/oneshot max %.2f "
+         "(%s; <= 1.3: %s)\n", mfw, mfw <= 3 ? "met" : "MISSED", mrw,
+         mrw <= 1.5 ? "met" : "MISSED", cw, chromium && cw <= 4 ? "met" : "MISSED",
+         worst_stream, worst_name, worst_stream <= 1.3 ? "met" : "MISSED");
+  printf("fingerprints: ja4 median %.1f ns, ja3+md5 median %.1f ns\n", mj4, mj3);
+  printf("summary full_median_ns=%.1f routing_median_ns=%.1f "
+         "stream_median_ns=%.1f walk_median_ns=%.1f full_walk=%.2f "
+         "routing_walk=%.2f chromium_walk=%.2f stream_oneshot_max=%.2f "
+         "ja4_median_ns=%.1f ja3_median_ns=%.1f\n",
+         mo, mr, ms, mb, mfw, mrw, cw, worst_stream, mj4, mj3);
   return 0;
 }

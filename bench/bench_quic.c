@@ -39,6 +39,7 @@
 #include <time.h>
 
 #include "crypto.h"
+#include "file_util.h"
 #include "quic_rfc.h"
 #include "quic_util.h"
 #include "sniroute.h"
@@ -84,10 +85,10 @@ static uint8_t rbuf[SNI_QUIC_DEFAULT_BUF], scratch[MAX_DGRAM];
 static int load_file(const char *dir, const char *name, initial *x) {
   char path[1024];
   snprintf(path, sizeof path, "%s/063-chromium-quic/%s", dir, name);
-  FILE *f = fopen(path, "rb");
-  if (!f) return -1;
-  x->len = fread(x->d, 1, sizeof x->d, f);
-  fclose(f);
+  uint8_t *d = sni_file_load(path, sizeof x->d, &x->len);
+  if (!d) return -1;
+  memcpy(x->d, d, x->len);
+  free(d);
   return x->len ? 0 : -1;
 }
 

@@ -30,10 +30,12 @@
 #include <sniroute.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "file_util.h"
 #include "pcap.h"
 
 /* A ClientHello is at most 2^24 + 3 bytes plus record headers; the default
@@ -105,18 +107,23 @@ static void kv_bool(out_buf *o, const char *k, int v) {
   ob_str(o, v ? "true" : "false");
 }
 
-static void kv_list16(out_buf *o, const char *k, const uint16_t *v, unsigned n) {
+/* The first n entries of an array of cap 8- or 16-bit values. */
+static void kv_list(out_buf *o, const char *k, const void *v, size_t size,
+                    size_t cap, unsigned n) {
   key(o, k);
   ob_str(o, "[");
-  for (unsigned i = 0; i < n; i++) ob_fmt(o, i ? ", %lu" : "%lu", v[i]);
+  for (size_t i = 0; i < n && i < cap; i++) {
+    unsigned long x = size == sizeof(uint16_t) ? ((const uint16_t *)v)[i]
+                                               : ((const uint8_t *)v)[i];
+    ob_fmt(o, i ? ", %lu" : "%lu", x);
+  }
   ob_str(o, "]");
 }
 
-static void kv_list8(out_buf *o, const char *k, const uint8_t *v, unsigned n) {
-  key(o, k);
-  ob_str(o, "[");
-  for (unsigned i = 0; i < n; i++) ob_fmt(o, i ? ", %lu" : "%lu", v[i]);
-  ob_str(o, "]");
+static void ob_hex(out_buf *o, const uint8_t *b, size_t n) {
+  ob_str(o, "\"");
+  for (size_t i = 0; i < n; i++) ob_fmt(o, "%02lx", b[i]);
+  ob_str(o, "\"");
 }
 
 /* A fingerprint from the library (sni_ja3(), sni_ja4() ...) as a JSON
@@ -142,31 +149,53 @@ static void fingerprints_json(out_buf *o, const sni_hello *h) {
     kv_fingerprint(o, ja4s[i].key, ja4, sni_ja4(h, ja4s[i].v, ja4, sizeof ja4));
 }
 
-static void hello_json(out_buf *o, const char *file, int rc, const sni_hello *h) {
-  ob_str(o, "{");
-  key(o, "file");
-  ob_json_bytes(o, file, strlen(file));
-  key(o, "verdict");
-  ob_json_bytes(o, rc > 0 ? "ok" : sni_errname(rc), strlen(rc > 0 ? "ok" : sni_errname(rc)));
-  if (rc <= 0 && rc != SNI_ESSLV2) {
-    ob_str(o, "}");
+/* One integer member.  What the struct's documentation says is not
+ * meaningful is left out (ECH outer fields) or null (a QUIC hello's record
+ * version); name_flags is spelled out bit by bit. */
+static void num_json(out_buf *o, const sni_hello *h, const char *k,
+                     size_t member, unsigned long v) {
+  switch (member) {
+  case offsetof(sni_hello, record_version):
+    if (!h->quic) break;
+    key(o, k); /* QUIC has no records */
+    ob_str(o, "null");
     return;
+  case offsetof(sni_hello, name_flags):
+    kv_bool(o, "sni_trailing_dot", (v & SNI_NAME_TRAILING_DOT) != 0);
+    kv_bool(o, "sni_not_hostname", (v & SNI_NAME_NOT_HOSTNAME) != 0);
+    kv_bool(o, "sni_ip_literal", (v & SNI_NAME_IP_LITERAL) != 0);
+    return;
+  case offsetof(sni_hello, ech_type):
+    if (!h->ech) return;
+    key(o, k);
+    ob_str(o, v == 0 ? "\"outer\"" : "\"inner\"");
+    return;
+  case offsetof(sni_hello, ech_config_id):
+  case offsetof(sni_hello, ech_kdf):
+  case offsetof(sni_hello, ech_aead):
+  case offsetof(sni_hello, ech_enc_len):
+  case offsetof(sni_hello, ech_payload_len):
+    if (!h->ech || h->ech_type != 0) return;
+    break;
+  default:
+    break;
   }
-  key(o, "sni");
-  if (h->sni_present)
-    ob_json_bytes(o, h->sni, h->sni_len);
+  kv_num(o, k, v);
+}
+
+/* A name, or null when the hello has none (or the struct is not one the
+ * parser filled: no NUL within the array). */
+static void str_json(out_buf *o, const char *k, int present, const char *s,
+                     size_t len, size_t cap) {
+  key(o, k);
+  if (present && len < cap)
+    ob_json_bytes(o, s, len);
   else
     ob_str(o, "null");
-  kv_bool(o, "sni_present", h->sni_present);
-  key(o, "sni_normalized");
-  if (h->sni_present)
-    ob_json_bytes(o, h->sni_normalized, h->sni_normalized_len);
-  else
-    ob_str(o, "null");
-  kv_bool(o, "sni_trailing_dot", h->name_flags & SNI_NAME_TRAILING_DOT);
-  kv_bool(o, "sni_not_hostname", h->name_flags & SNI_NAME_NOT_HOSTNAME);
-  kv_bool(o, "sni_ip_literal", h->name_flags & SNI_NAME_IP_LITERAL);
-  key(o, "alpn");
+}
+
+static void alpn_json(out_buf *o, const char *k, const sni_hello *h) {
+  key(o, k);
   ob_str(o, "[");
   for (unsigned i = 0; i < h->n_alpn; i++) {
     const uint8_t *name;
@@ -176,79 +205,32 @@ static void hello_json(out_buf *o, const char *file, int rc, const sni_hello *h)
     ob_json_bytes(o, name, len);
   }
   ob_str(o, "]");
-  kv_num(o, "legacy_version", h->legacy_version);
-  kv_num(o, "max_version", h->max_version);
-  if (h->quic) {
-    key(o, "record_version"); /* QUIC has no records */
-    ob_str(o, "null");
-  } else {
-    kv_num(o, "record_version", h->record_version);
-  }
-  kv_bool(o, "sslv2", h->sslv2);
-  kv_list16(o, "supported_versions", h->versions, h->n_versions);
-  kv_list16(o, "cipher_suites", h->cipher_suites, h->n_ciphers);
-  kv_list8(o, "compression_methods", h->compression, h->n_compression);
-  kv_list16(o, "extensions", h->extensions, h->n_extensions);
-  kv_list16(o, "extension_lengths", h->extension_lengths, h->n_extensions);
-  kv_list16(o, "groups", h->groups, h->n_groups);
-  kv_list16(o, "key_share_groups", h->key_share_groups, h->n_key_shares);
-  kv_list16(o, "key_share_lengths", h->key_share_lengths, h->n_key_shares);
-  kv_list16(o, "signature_algorithms", h->sigalgs, h->n_sigalgs);
-  kv_list16(o, "signature_algorithms_cert", h->sigalgs_cert, h->n_sigalgs_cert);
-  kv_list16(o, "delegated_credentials_sig_algs", h->dc_sigalgs, h->n_dc_sigalgs);
-  kv_list8(o, "ec_point_formats", h->point_formats, h->n_point_formats);
-  kv_num(o, "session_id_len", h->session_id_len);
-  kv_bool(o, "session_ticket", h->session_ticket);
-  kv_bool(o, "psk", h->psk);
-  kv_num(o, "psk_identities", h->psk_identities);
-  kv_bool(o, "early_data", h->early_data);
-  kv_bool(o, "ech", h->ech);
-  if (h->ech) {
-    key(o, "ech_type");
-    ob_str(o, h->ech_type == 0 ? "\"outer\"" : "\"inner\"");
-    if (h->ech_type == 0) {
-      kv_num(o, "ech_kdf", h->ech_kdf);
-      kv_num(o, "ech_aead", h->ech_aead);
-      kv_num(o, "ech_config_id", h->ech_config_id);
-      kv_num(o, "ech_enc_len", h->ech_enc_len);
-      kv_num(o, "ech_payload_len", h->ech_payload_len);
-    }
-  }
-  kv_bool(o, "grease", h->grease);
-  if (rc > 0) fingerprints_json(o, h);
-  kv_num(o, "hello_len", h->hello_len);
-  kv_num(o, "wire_len", h->wire_len);
-  kv_num(o, "records", h->records);
-  kv_list16(o, "record_lengths", h->record_lengths, h->n_record_list);
-  kv_list16(o, "record_versions", h->record_versions, h->n_record_list);
-  char rnd[65];
-  for (unsigned i = 0; i < 32; i++) snprintf(rnd + 2 * i, 3, "%02x", h->random[i]);
-  key(o, "random");
-  ob_json_bytes(o, rnd, 64);
-  kv_num(o, "truncated", h->truncated);
-  ob_str(o, "}");
 }
 
-static int read_all(FILE *f, unsigned char **out, size_t *len) {
-  size_t cap = 65536, n = 0;
-  unsigned char *b = malloc(cap);
-  if (!b) return -1;
-  for (;;) {
-    if (n == cap) {
-      if (cap >= MAX_INPUT) break; /* only the first bytes matter */
-      cap *= 2;
-      unsigned char *nb = realloc(b, cap);
-      if (!nb) { free(b); return -1; }
-      b = nb;
-    }
-    size_t r = fread(b + n, 1, cap - n, f);
-    n += r;
-    if (r == 0) break;
+/* Every member of sni_hello, in declaration order, from SNI_HELLO_FIELDS:
+ * a new member is printed without a change here. */
+#define J_NUM(type, m, k) num_json(o, h, k, offsetof(sni_hello, m), h->m);
+#define J_FLAG(m, k) kv_bool(o, k, h->m);
+#define J_COUNT(type, m)
+#define J_BYTES(m, k) key(o, k), ob_hex(o, h->m, sizeof h->m);
+#define J_STR(m, len, present, k) \
+  str_json(o, k, h->present, h->m, h->len, sizeof h->m);
+#define J_LIST(type, m, count, trunc, k) \
+  kv_list(o, k, h->m, sizeof(type), sizeof h->m / sizeof(type), h->count);
+#define J_ALPN(m, count, len, trunc, k) alpn_json(o, k, h);
+
+static void hello_json(out_buf *o, const char *file, int rc, const sni_hello *h) {
+  const char *verdict = rc > 0 ? "ok" : sni_errname(rc);
+  ob_str(o, "{");
+  key(o, "file");
+  ob_json_bytes(o, file, strlen(file));
+  key(o, "verdict");
+  ob_json_bytes(o, verdict, strlen(verdict));
+  if (rc > 0 || rc == SNI_ESSLV2) {
+    SNI_HELLO_FIELDS(J_NUM, J_FLAG, J_COUNT, J_BYTES, J_STR, J_LIST, J_ALPN)
   }
-  if (ferror(f)) { free(b); return -1; }
-  *out = b;
-  *len = n;
-  return 0;
+  if (rc > 0) fingerprints_json(o, h);
+  ob_str(o, "}");
 }
 
 /* Parse buf one-shot (chunk == 0) or through the streaming parser. */
@@ -268,6 +250,17 @@ static int parse(sni_hello *h, const unsigned char *buf, size_t len, size_t chun
   /* The streaming answer is the bytes of the last chunk; report the total
    * like sni_parse() does. */
   return rc > 0 ? sni_parser_status(&p) : rc;
+}
+
+/* The first MAX_INPUT bytes of file ("-": standard input), or NULL after
+ * saying why on stderr. */
+static uint8_t *load_input(const char *file, size_t *len) {
+  errno = 0;
+  uint8_t *d = sni_file_load(file, MAX_INPUT, len);
+  if (!d)
+    fprintf(stderr, "sniroute-inspect: %s: %s\n", file,
+            errno ? strerror(errno) : "read error");
+  return d;
 }
 
 static void usage(void) {
@@ -338,12 +331,6 @@ static void route_json(out_buf *o, const sni_router *r, int rc,
 
 /* ---- QUIC (--quic) and captures (pcap, pcapng) ---- */
 
-static void ob_hex(out_buf *o, const uint8_t *b, size_t n) {
-  ob_str(o, "\"");
-  for (size_t i = 0; i < n; i++) ob_fmt(o, "%02lx", b[i]);
-  ob_str(o, "\"");
-}
-
 /* Reopens o's object and appends the transport and, for QUIC, what the
  * reader saw; flow may be NULL. */
 static void transport_json(out_buf *o, const char *flow, const sni_quic *q) {
@@ -395,16 +382,12 @@ static int run_quic(const char *const *files, int nfiles, const sni_router *rout
   }
   int rc = SNI_EAGAIN;
   for (int i = 0; i < nfiles; i++) {
-    FILE *f = fopen(files[i], "rb");
-    unsigned char *d = NULL;
     size_t len = 0;
-    if (!f || read_all(f, &d, &len) != 0) {
-      fprintf(stderr, "sniroute-inspect: %s: %s\n", files[i], strerror(errno));
-      if (f) fclose(f);
+    uint8_t *d = load_input(files[i], &len);
+    if (!d) {
       free(c);
       return 2;
     }
-    fclose(f);
     int r = sni_quic_feed(&c->q, d, len);
     free(d);
     if (r != 0) rc = r; /* 0: complete already, keep the total */
@@ -627,18 +610,9 @@ int main(int argc, char **argv) {
   }
   if (nfiles == 0) files[nfiles++] = "-";
   for (int i = 0; i < nfiles; i++) {
-    FILE *f = strcmp(files[i], "-") == 0 ? stdin : fopen(files[i], "rb");
-    if (!f) {
-      fprintf(stderr, "sniroute-inspect: %s: %s\n", files[i], strerror(errno));
-      status = 2;
-      continue;
-    }
-    unsigned char *buf;
-    size_t len;
-    int r = read_all(f, &buf, &len);
-    if (f != stdin) fclose(f);
-    if (r) {
-      fprintf(stderr, "sniroute-inspect: %s: read error\n", files[i]);
+    size_t len = 0;
+    uint8_t *buf = load_input(files[i], &len);
+    if (!buf) {
       status = 2;
       continue;
     }

@@ -1,7 +1,9 @@
 /*
  * Differential fuzzer: sni_parse_ex() over the whole input must agree
  * exactly with sni_parser_feed() over the same bytes cut at fuzzer-chosen
- * points.  Any disagreement, or a broken invariant, aborts.
+ * points, and a routing-only parse (SNI_PARSE_ROUTING_ONLY) of the same
+ * bytes, one-shot and in the same cuts, must give the same verdict and the
+ * same routing fields.  Any disagreement, or a broken invariant, aborts.
  *
  * Input: an 8-byte header, then the stream.
  *   [0] flags   bits 0-1: split mode (0 PRNG sizes 1..param+1, 1 fixed size
@@ -12,10 +14,11 @@
  *   [2..3]      PRNG seed (big-endian)
  *   [4..5]      limits.max_hello_len (big-endian, 0 = default)
  *   [6]         limits.max_records (0 = default)
- *   [7]         with bit 4: which reserved limits flag to set
+ *   [7]         with bit 4: which undefined limits flag to set
  */
 #include "sniroute.h"
 #include "fuzz_util.h"
+#include "../tests/routing_check.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -122,7 +125,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (flags & 16u) {
     /* Invalid limits must be refused the same way by both entry points. */
     if (data[6] & 1u)
-      lim.flags = 1u << (data[7] & 31u);
+      lim.flags = 1u << (1u + data[7] % 31u); /* bit 0 is routing-only */
     else
       lim.max_hello_len = (1u << 24) + 4u + data[5];
     limp = &lim;
@@ -234,6 +237,41 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     CHECK(sni_parse_ex(str, cut, (size_t)rc1, limp) == rc1);
     CHECK(memcmp(one, str, sizeof *one) == 0);
     free(cut);
+  }
+
+  /* ---- routing-only: one shot, then the same cuts ---- */
+  {
+    sni_limits rl = limp ? *limp : (sni_limits){0, 0, 0};
+    rl.flags = SNI_PARSE_ROUTING_ONLY;
+    sni_hello *r1 = malloc(sizeof *r1), *r2 = malloc(sizeof *r2);
+    CHECK(r1 && r2);
+    uint8_t *rb = malloc(n ? n : 1);
+    CHECK(rb);
+    if (n) memcpy(rb, in, n);
+    int rr = sni_parse_ex(r1, n ? rb : NULL, n, &rl);
+    free(rb);
+    CHECK(rr == rc1);
+    if (rc1 > 0) {
+      const char *d = routing_differs(one, r1);
+      if (d) fprintf(stderr, "routing-only differs in %s\n", d);
+      CHECK(d == NULL);
+    }
+    sni_parser rp;
+    CHECK(sni_parser_init(&rp, r2, &rl) == 0);
+    uint32_t s2 = ((uint32_t)data[2] << 8 | data[3]) * 2654435761u | 1u;
+    int rdone = SNI_EAGAIN;
+    for (size_t o2 = 0; o2 < n && rdone == SNI_EAGAIN;) {
+      size_t k = mode == 2 ? 1 : 1 + xs(&s2) % (param + 1u);
+      if (k > n - o2) k = n - o2;
+      int r = feed_exact(&rp, in + o2, k);
+      if (r > 0) rdone = (int)(o2 + (size_t)r);
+      else if (r != SNI_EAGAIN) rdone = r;
+      o2 += k;
+    }
+    CHECK(rdone == rc1);
+    if (rc1 > 0) CHECK(memcmp(r1, r2, sizeof *r1) == 0);
+    free(r1);
+    free(r2);
   }
 done:
   free(one);

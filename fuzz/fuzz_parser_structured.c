@@ -14,6 +14,7 @@
  */
 #include "sniroute.h"
 #include "fuzz_util.h"
+#include "../tests/routing_check.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -544,6 +545,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     report_diff(want, got2);
     abort();
   }
+
+  /* Routing-only, one shot and in TCP segments: the same verdict, the
+   * routing fields of the full parse, nothing else. */
+  sni_limits rl = limp ? *limp : (sni_limits){0, 0, 0};
+  rl.flags = SNI_PARSE_ROUTING_ONLY;
+  CHECK(sni_parse_ex(got2, wire, total, &rl) == (int)w);
+  const char *d = routing_differs(want, got2);
+  if (d) fprintf(stderr, "routing-only differs in %s\n", d);
+  CHECK(d == NULL);
+  CHECK(sni_parser_init(&p, got, &rl) == 0);
+  int rr = SNI_EAGAIN;
+  for (off = 0; off < total && rr == SNI_EAGAIN; off += 1460u) {
+    size_t k = total - off < 1460u ? total - off : 1460u;
+    uint8_t *c = malloc(k);
+    CHECK(c);
+    memcpy(c, wire + off, k);
+    rr = sni_parser_feed(&p, c, k);
+    free(c);
+    if (rr > 0) rr = (int)(off + (size_t)rr);
+  }
+  CHECK(rr == (int)w);
+  CHECK(memcmp(got, got2, sizeof *got) == 0);
 done:
   free(want);
   free(got);

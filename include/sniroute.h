@@ -261,6 +261,113 @@ typedef struct sni_hello {
   uint8_t  alpn[SNI_CAP_ALPN_BYTES];
 } sni_hello;
 
+/* SNI_HELLO_FIELDS(NUM, FLAG, COUNT, BYTES, STR, LIST, ALPN) names every
+ * member of sni_hello once, in declaration order, with the kind of value it
+ * holds, so that code walking the whole hello (sniroute-inspect's JSON, the
+ * corpus test's comparison with its truth files) is generated from one list
+ * and a new member is added here and in the struct, nowhere else.  Each
+ * argument is a function-like macro the caller defines (an unused kind can
+ * expand to nothing); the list expands to one call per member:
+ *
+ *   NUM(type, member, key)      an integer (bit sets and ech_type included)
+ *   FLAG(member, key)           a uint8_t that is 0 or 1
+ *   COUNT(type, member)         the length of a LIST, STR or ALPN member
+ *                               (whose count or len argument names it);
+ *                               no key of its own
+ *   BYTES(member, key)          fixed-size raw bytes (random)
+ *   STR(member, len, present, key)
+ *                               a NUL-terminated char array of len bytes,
+ *                               meaningful when member `present` is 1
+ *   LIST(type, member, count, trunc, key)
+ *                               a wire-order array of type: the first
+ *                               `count` entries are kept, at most
+ *                               sizeof member / sizeof(type), and the
+ *                               SNI_TRUNC_* bit `trunc` says more were sent
+ *   ALPN(member, count, len, trunc, key)
+ *                               the packed protocol names (sni_alpn_get()):
+ *                               `count` names in `len` bytes
+ *
+ * key is a string literal: the member's name in sniroute-inspect's JSON and
+ * in tests/vectors' truth files (the TLS registry's name where it differs
+ * from the member's, e.g. "cipher_suites" for cipher_suites but
+ * "supported_versions" for versions).  Which members are meaningful when
+ * (ech_* for an outer ECH extension only, record_* not for QUIC) is said in
+ * the struct above, not here.  tests/test_parser_corpus.c does not build
+ * when the list misses a member or gives a wrong type, and fails when one
+ * is listed twice or out of order. */
+#define SNI_HELLO_FIELDS(NUM, FLAG, COUNT, BYTES, STR, LIST, ALPN)            \
+  NUM(uint32_t, wire_len, "wire_len")                                        \
+  NUM(uint32_t, hello_len, "hello_len")                                      \
+  NUM(uint32_t, records, "records")                                          \
+  NUM(uint16_t, record_version, "record_version")                            \
+  NUM(uint16_t, legacy_version, "legacy_version")                            \
+  NUM(uint16_t, max_version, "max_version")                                  \
+  NUM(uint16_t, truncated, "truncated")                                      \
+  LIST(uint16_t, record_versions, n_record_list, SNI_TRUNC_RECORDS,          \
+       "record_versions")                                                    \
+  LIST(uint16_t, record_lengths, n_record_list, SNI_TRUNC_RECORDS,           \
+       "record_lengths")                                                     \
+  COUNT(uint8_t, n_record_list)                                              \
+  NUM(uint8_t, session_id_len, "session_id_len")                             \
+  BYTES(random, "random")                                                    \
+  FLAG(sslv2, "sslv2")                                                       \
+  FLAG(sni_present, "sni_present")                                           \
+  FLAG(session_ticket, "session_ticket")                                     \
+  FLAG(psk, "psk")                                                           \
+  FLAG(early_data, "early_data")                                             \
+  FLAG(grease, "grease")                                                     \
+  FLAG(ech, "ech")                                                           \
+  NUM(uint8_t, ech_type, "ech_type")                                         \
+  NUM(uint8_t, ech_config_id, "ech_config_id")                               \
+  NUM(uint8_t, name_flags, "name_flags")                                     \
+  FLAG(quic, "quic")                                                         \
+  COUNT(uint8_t, n_ciphers)                                                  \
+  COUNT(uint8_t, n_extensions)                                               \
+  COUNT(uint8_t, n_groups)                                                   \
+  COUNT(uint8_t, n_key_shares)                                               \
+  COUNT(uint8_t, n_sigalgs)                                                  \
+  COUNT(uint8_t, n_sigalgs_cert)                                             \
+  COUNT(uint8_t, n_dc_sigalgs)                                               \
+  COUNT(uint8_t, n_versions)                                                 \
+  COUNT(uint8_t, n_point_formats)                                            \
+  COUNT(uint8_t, n_compression)                                              \
+  COUNT(uint8_t, n_alpn)                                                     \
+  COUNT(uint8_t, alpn_len)                                                   \
+  NUM(uint16_t, psk_identities, "psk_identities")                            \
+  NUM(uint16_t, session_ticket_len, "session_ticket_len")                    \
+  NUM(uint16_t, ech_kdf, "ech_kdf")                                          \
+  NUM(uint16_t, ech_aead, "ech_aead")                                        \
+  NUM(uint16_t, ech_enc_len, "ech_enc_len")                                  \
+  NUM(uint16_t, ech_payload_len, "ech_payload_len")                          \
+  COUNT(uint16_t, sni_len)                                                   \
+  COUNT(uint16_t, sni_normalized_len)                                        \
+  STR(sni, sni_len, sni_present, "sni")                                      \
+  STR(sni_normalized, sni_normalized_len, sni_present, "sni_normalized")     \
+  LIST(uint16_t, cipher_suites, n_ciphers, SNI_TRUNC_CIPHERS,                \
+       "cipher_suites")                                                      \
+  LIST(uint16_t, extensions, n_extensions, SNI_TRUNC_EXTENSIONS,             \
+       "extensions")                                                         \
+  LIST(uint16_t, extension_lengths, n_extensions, SNI_TRUNC_EXTENSIONS,      \
+       "extension_lengths")                                                  \
+  LIST(uint16_t, groups, n_groups, SNI_TRUNC_GROUPS, "groups")               \
+  LIST(uint16_t, key_share_groups, n_key_shares, SNI_TRUNC_KEY_SHARES,       \
+       "key_share_groups")                                                   \
+  LIST(uint16_t, key_share_lengths, n_key_shares, SNI_TRUNC_KEY_SHARES,      \
+       "key_share_lengths")                                                  \
+  LIST(uint16_t, sigalgs, n_sigalgs, SNI_TRUNC_SIGALGS,                      \
+       "signature_algorithms")                                               \
+  LIST(uint16_t, sigalgs_cert, n_sigalgs_cert, SNI_TRUNC_SIGALGS_CERT,       \
+       "signature_algorithms_cert")                                          \
+  LIST(uint16_t, dc_sigalgs, n_dc_sigalgs, SNI_TRUNC_DC_SIGALGS,             \
+       "delegated_credentials_sig_algs")                                     \
+  LIST(uint16_t, versions, n_versions, SNI_TRUNC_VERSIONS,                   \
+       "supported_versions")                                                 \
+  LIST(uint8_t, point_formats, n_point_formats, SNI_TRUNC_POINT_FORMATS,     \
+       "ec_point_formats")                                                   \
+  LIST(uint8_t, compression, n_compression, SNI_TRUNC_COMPRESSION,           \
+       "compression_methods")                                                \
+  ALPN(alpn, n_alpn, alpn_len, SNI_TRUNC_ALPN, "alpn")
+
 /* 1 if v is a GREASE value (RFC 8701: 0x0a0a, 0x1a1a, ... 0xfafa), else 0. */
 SNI_EXTERN int sni_is_grease(uint16_t v);
 
@@ -441,6 +548,41 @@ SNI_EXTERN int sni_ja3_md5(const sni_hello *h, char *out, size_t cap);
  *    old clients send); an extensions block must fill the rest exactly.
  */
 
+/* Extension types the parser interprets (IANA TLS ExtensionType values).
+ * Every other type is recorded in sni_hello.extensions and skipped. */
+#define SNI_EXT_SERVER_NAME               0x0000u /* RFC 6066              */
+#define SNI_EXT_SUPPORTED_GROUPS          0x000au /* RFC 8446 4.2.7        */
+#define SNI_EXT_EC_POINT_FORMATS          0x000bu /* RFC 8422              */
+#define SNI_EXT_SIGNATURE_ALGORITHMS      0x000du /* RFC 8446 4.2.3        */
+#define SNI_EXT_ALPN                      0x0010u /* RFC 7301              */
+#define SNI_EXT_DELEGATED_CREDENTIALS     0x0022u /* RFC 9345              */
+#define SNI_EXT_SESSION_TICKET            0x0023u /* RFC 5077              */
+#define SNI_EXT_PRE_SHARED_KEY            0x0029u /* RFC 8446 4.2.11       */
+#define SNI_EXT_EARLY_DATA                0x002au /* RFC 8446 4.2.10       */
+#define SNI_EXT_SUPPORTED_VERSIONS        0x002bu /* RFC 8446 4.2.1        */
+#define SNI_EXT_SIGNATURE_ALGORITHMS_CERT 0x0032u /* RFC 8446 4.2.3        */
+#define SNI_EXT_KEY_SHARE                 0x0033u /* RFC 8446 4.2.8        */
+#define SNI_EXT_ENCRYPTED_CLIENT_HELLO    0xfe0du /* draft-ietf-tls-esni   */
+
+/*
+ * Bit of sni_limits.flags: routing-only parse.  The hello is validated
+ * exactly as in a full parse (same strictness, same result codes for the
+ * same bytes, same wire length) but only what routing needs is stored:
+ * framing (wire_len, hello_len, records, record_version, record lists),
+ * legacy_version, session_id_len, supported_versions (versions,
+ * n_versions, max_version), the server name (sni, sni_normalized,
+ * name_flags, sni_present), ALPN (alpn, n_alpn), the scalar extension
+ * fields (session_ticket, psk, psk_identities, early_data, ech and its
+ * fields), and the extension type list (extensions, extension_lengths:
+ * duplicate detection reads it).  Left zero: random, cipher_suites,
+ * compression, groups, key shares, sigalgs, sigalgs_cert, dc_sigalgs,
+ * point_formats (and their counts and truncated bits), and grease.  Enough
+ * for sni_router_match_hello(); not for sni_ja4() or sni_ja3().  Honoured
+ * wherever limits are taken: sni_parse_ex(), sni_parser_init(),
+ * sni_parser_init_handshake(), sni_quic_init() and sni_peek_ex().
+ */
+#define SNI_PARSE_ROUTING_ONLY 0x1u
+
 /* Limits for a parse.  Zero fields take the default. */
 typedef struct sni_limits {
   uint32_t max_hello_len; /* handshake message incl. header; default 16384,
@@ -448,7 +590,8 @@ typedef struct sni_limits {
   uint32_t max_records;   /* records carrying it; default = max_hello_len,
                              i.e. no practical limit (one byte per record
                              is legal)                                     */
-  uint32_t flags;         /* reserved, must be 0                           */
+  uint32_t flags;         /* SNI_PARSE_ROUTING_ONLY or 0; any other bit is
+                             SNI_EINVAL                                    */
 } sni_limits;
 
 #define SNI_DEFAULT_MAX_HELLO 16384u
@@ -481,7 +624,7 @@ typedef struct sni_parser {
 SNI_EXTERN int sni_parse(sni_hello *out, const void *buf, size_t len);
 
 /* sni_parse() with explicit limits (NULL = defaults).  SNI_EINVAL also for
- * invalid limits (flags != 0, max_hello_len > 2^24 + 3). */
+ * invalid limits (an unknown flags bit, max_hello_len > 2^24 + 3). */
 SNI_EXTERN int sni_parse_ex(sni_hello *out, const void *buf, size_t len,
                             const sni_limits *limits);
 
@@ -1122,6 +1265,11 @@ SNI_EXTERN int sni_peek(int fd, void *buf, size_t cap, sni_hello *out);
  *            bytes that must still arrive before the parse can finish; 0
  *            otherwise.  Setting SO_RCVLOWAT to *peeked + *need makes the
  *            next readiness event mean "worth peeking again".
+ * A caller that only routes (sni_router_match_hello()) passes limits with
+ * flags = SNI_PARSE_ROUTING_ONLY: the peek then validates the hello the
+ * same way and gives the same result, but fills out only as described at
+ * SNI_PARSE_ROUTING_ONLY, which is cheaper.  sni_peek() and
+ * sni_peek_wait() parse fully.
  * Returns as sni_peek(), plus SNI_EINVAL for invalid limits.  Thread-safe.
  */
 SNI_EXTERN int sni_peek_ex(int fd, void *buf, size_t cap, sni_hello *out,

@@ -15,8 +15,9 @@
 
 /* ---- server name classification ---------------------------------------- */
 
-#if !defined(SNI_USE_SSE2)
-/* Character classes for host names: OK = allowed in a label; DIGIT;
+/* The one table of host-name bytes, used by every check in this file (the
+ * SSE2 classifier computes the same classes with compares).
+ * Character classes for host names: OK = allowed in a label; DIGIT;
  * ALPHA (letters, '-' and '_': what makes a label not all-digit); UPPER is
  * 0x20, the bit that lowercases an ASCII letter; DOT; COLON (IPv6
  * literal); BAD (not allowed in a host name). */
@@ -40,7 +41,6 @@ static const uint8_t name_class[256] = {
     64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
     64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64,
 };
-#endif
 
 /* 1 if s[0..n) is a dotted quad of decimal octets (only called on names made
  * of digits and dots). */
@@ -174,3 +174,82 @@ unsigned sni_host_classify(const char *s, size_t n, char *lo,
 }
 #endif
 
+/* ---- label starts ------------------------------------------------------- */
+
+#if defined(SNI_USE_SSE2)
+/* 16 bytes per step: dots are few, so the work is per block plus per dot,
+ * not per byte. */
+unsigned sni_host_labels(const char *lo, size_t n, uint8_t *ls) {
+  unsigned nl = 1;
+  ls[0] = 0;
+  const __m128i dot = _mm_set1_epi8('.');
+  for (size_t base = 0; base < n; base += 16) {
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(lo + base));
+    unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, dot));
+    if (n - base < 16) m &= (1u << (n - base)) - 1u;
+    for (; m; m &= m - 1)
+      ls[nl++] = (uint8_t)(base + (size_t)__builtin_ctz(m) + 1);
+  }
+  ls[nl] = (uint8_t)(n + 1);
+  return nl;
+}
+#else
+/* Bit 7 of every byte of w that equals '.', exactly (no borrow between
+ * bytes, so no false hits after a real one). */
+static uint64_t dot_bytes(uint64_t w) {
+  const uint64_t low7 = 0x7F7F7F7F7F7F7F7Fu;
+  uint64_t v = w ^ 0x2E2E2E2E2E2E2E2Eu; /* '.' bytes become zero */
+  return ~(((v & low7) + low7) | v | low7);
+}
+
+/* 8 bytes per step, as words. */
+unsigned sni_host_labels(const char *lo, size_t n, uint8_t *ls) {
+  unsigned nl = 1;
+  ls[0] = 0;
+  for (size_t base = 0; base < n; base += 8) {
+    uint64_t w;
+    memcpy(&w, lo + base, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    uint64_t m = dot_bytes(w);
+    if (n - base < 8) m &= (~(uint64_t)0) >> (8 * (8 - (n - base)));
+    for (; m; m &= m - 1)
+      ls[nl++] = (uint8_t)(base + (size_t)__builtin_ctzll(m) / 8 + 1);
+  }
+  ls[nl] = (uint8_t)(n + 1);
+  return nl;
+}
+#endif
+
+/* ---- pattern literals --------------------------------------------------- */
+
+const char *sni_host_check_literal(const char *s, size_t n, int digits_last,
+                                   char *lo, size_t *at) {
+  size_t start = 0;
+  unsigned label_class = 0; /* classes seen in the current label */
+  for (size_t i = 0; i <= n; i++) {
+    unsigned char c = i < n ? (unsigned char)s[i] : '.';
+    unsigned k = name_class[c];
+    *at = i;
+    if (k & C_DOT) {
+      if (i == start) return "empty label";
+      if (i - start > 63) return "label longer than 63 bytes";
+      if (i == n) break;
+      start = i + 1;
+      label_class = 0;
+      lo[i] = '.';
+      continue;
+    }
+    if (k & C_BAD)
+      return "invalid character (allowed: letters, digits, '-', '_', '.', "
+             "and '*' as a whole first or last label)";
+    label_class |= k;
+    lo[i] = (char)(c | (k & C_UPPER));
+  }
+  *at = n;
+  if (!digits_last && !(label_class & C_ALPHA))
+    return "last label is all digits: such names are IP literals or not "
+           "host names, they take the no_sni route and never match";
+  return NULL;
+}

@@ -2,6 +2,7 @@
  * flat open-addressing table that lookups read without locks or
  * allocation.  Semantics are the table in include/sniroute.h. */
 #include "sniroute.h"
+#include "hostname.h"
 #include "router_int.h"
 
 #include <stdio.h>
@@ -61,66 +62,6 @@ static int sni_grow(const sni_allocator *a, void **p, size_t *cap, size_t need,
   return 0;
 }
 
-/* ---- names ------------------------------------------------------------ */
-
-/* Byte classes for one pass over a name: lowercase map plus validity. */
-enum { SNI_C_BAD = 0, SNI_C_OK = 1, SNI_C_DIGIT = 2, SNI_C_DOT = 3 };
-
-/* The class of every byte, as a constant table: lookups must not write
- * shared state, so there is no lazy initialisation. */
-#define SNI_CLS(c)                                                            \
-  (((c) >= '0' && (c) <= '9')                                         ? 2   \
-   : (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') ||            \
-      (c) == '-' || (c) == '_')                                       ? 1   \
-   : (c) == '.'                                                       ? 3   \
-                                                                      : 0)
-#define R4(x) SNI_CLS(x), SNI_CLS(x + 1), SNI_CLS(x + 2), SNI_CLS(x + 3)
-#define R16(x) R4(x), R4(x + 4), R4(x + 8), R4(x + 12)
-#define R64(x) R16(x), R16(x + 16), R16(x + 32), R16(x + 48)
-static const unsigned char sni_ctab[256] = {R64(0), R64(64), R64(128),
-                                            R64(192)};
-#undef R4
-#undef R16
-#undef R64
-
-int sni_rt_normalize(const char *name, size_t len, sni_rt_name *out) {
-  if (len && name[len - 1] == '.') len--;
-  if (len == 0 || len > SNI_RT_MAX_NAME) return -1;
-  /* One branch-free pass: lowercase, note dots, collect bad bytes.  Dots
-   * sit at unpredictable places, so a branch per dot would mispredict. */
-  unsigned nl = 1, bad = 0;
-  out->lstart[0] = 0;
-  for (size_t i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)name[i];
-    unsigned k = sni_ctab[c];
-    bad |= k == SNI_C_BAD;
-    unsigned dot = k == SNI_C_DOT;
-    out->lstart[nl] = (uint8_t)(i + 1);
-    nl += dot;
-    /* Setting bit 5 lowercases A-Z and leaves the other allowed bytes
-     * ('0'-'9', 'a'-'z', '-', '_', '.') unchanged. */
-    out->buf[i] = (char)(c | 0x20);
-  }
-  /* nl - 1 dots; labels are lstart[i] .. lstart[i+1] - 2 */
-  out->lstart[nl] = (uint8_t)(len + 1);
-  if (bad || nl > SNI_RT_MAX_LABELS) return -1;
-  for (unsigned i = 0; i < nl; i++) {
-    unsigned l = (unsigned)(out->lstart[i + 1] - out->lstart[i]) - 1u;
-    if (l == 0 || l > 63) return -1;
-  }
-  /* an all-digit last label is no host name (it is an IP literal, or
-   * could be mistaken for one) */
-  size_t i = out->lstart[nl - 1];
-  while (i < len && sni_ctab[(unsigned char)out->buf[i]] == SNI_C_DIGIT) i++;
-  if (i == len) return -1;
-  out->nlabels = nl;
-  out->len = len;
-  /* Zero bytes after the name so word loads that overrun a label read
-   * defined bytes (they are masked off anyway). */
-  memset(out->buf + len, 0, 8);
-  return 0;
-}
-
 /* ---- hashing ---------------------------------------------------------- */
 
 static uint64_t sni_load_le64(const char *p) {
@@ -131,21 +72,23 @@ static uint64_t sni_load_le64(const char *p) {
          (uint64_t)b[6] << 48 | (uint64_t)b[7] << 56;
 }
 
-/* Hash of one label, 8 bytes per multiply.  p must be readable for 8
- * bytes past p + n rounded down; bytes past n are masked off. */
+static inline uint64_t sni_rt_mix(uint64_t h, uint64_t w) {
+  h = (h ^ w) * 0xFF51AFD7ED558CCDu;
+  return h ^ (h >> 32);
+}
+
+/* Hash of the label p[0..n), 8 bytes per multiply; the length is mixed
+ * in first, so the overlapping last word of a label over 8 bytes is
+ * unambiguous.  A label of up to 8 bytes is read as a whole word: the
+ * buffer must hold 8 readable bytes past the end of the name. */
 static inline uint64_t sni_rt_label_hash(const char *p, size_t n) {
   uint64_t h = (uint64_t)n * 0x9E3779B97F4A7C15u;
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    h = (h ^ sni_load_le64(p + i)) * 0xFF51AFD7ED558CCDu;
-    h ^= h >> 32;
+  if (n <= 8) {
+    uint64_t mask = n == 8 ? ~(uint64_t)0 : ((uint64_t)1 << (8 * n)) - 1;
+    return sni_rt_mix(h, sni_load_le64(p) & mask);
   }
-  if (i < n) {
-    uint64_t w = sni_load_le64(p + i) & (~(uint64_t)0 >> (8 * (8 - (n - i))));
-    h = (h ^ w) * 0xFF51AFD7ED558CCDu;
-    h ^= h >> 32;
-  }
-  return h;
+  for (size_t i = 0; i + 8 < n; i += 8) h = sni_rt_mix(h, sni_load_le64(p + i));
+  return sni_rt_mix(h, sni_load_le64(p + n - 8));
 }
 
 /* Chaining labels: a suffix hash folds labels right to left, a prefix
@@ -157,11 +100,23 @@ static inline uint64_t sni_rt_chain(uint64_t acc, uint64_t lh) {
 }
 
 /* The chain already mixes every label in with a multiply; one more
- * multiply spreads the tag, and the fold gives the low half (slot index)
- * the high bits' entropy. */
-static inline uint64_t sni_rt_key(uint64_t h, unsigned tag) {
-  h = (h ^ ((uint64_t)tag << 59)) * 0xD6E8FEB86659FD93u;
+ * multiply spreads the group, and the fold gives the low half (bucket
+ * index) the high bits' entropy. */
+static inline uint64_t sni_rt_key(uint64_t h, unsigned group) {
+  h = (h ^ ((uint64_t)group << 59)) * 0xD6E8FEB86659FD93u;
   return h ^ (h >> 32);
+}
+
+/* Bucket of a key: its low 32 bits scaled to the table (no division). */
+static inline size_t sni_rt_fastrange(uint64_t key, uint32_t n) {
+  return (size_t)(((key & 0xFFFFFFFFu) * (uint64_t)n) >> 32);
+}
+
+/* Tag of a key: its top 16 bits, 0 (the empty way) made 1.  Independent of
+ * the bucket index bits, so keys sharing a bucket rarely share a tag. */
+static inline uint16_t sni_rt_tag(uint64_t key) {
+  uint16_t t = (uint16_t)(key >> 48);
+  return (uint16_t)(t | (t == 0));
 }
 
 /* ---- builder ---------------------------------------------------------- */
@@ -234,8 +189,8 @@ static void sni_rt_free_build(sni_router *r) {
 void sni_router_free(sni_router *r) {
   if (!r) return;
   sni_rt_free_build(r);
-  sni_rt_free(&r->a, r->slots, (size_t)r->nslots * sizeof *r->slots);
-  sni_rt_free(&r->a, r->arena, r->arena_words * sizeof *r->arena);
+  sni_rt_free(&r->a, r->bmem, r->bsize);
+  sni_rt_free(&r->a, r->amem, r->asize);
   sni_rt_free(&r->a, r->alts, r->nalts * sizeof *r->alts);
   sni_rt_free(&r->a, r->pbytes, r->pbytes_cap);
   struct sni_rt_strblk *b = r->strs;
@@ -305,9 +260,36 @@ int sni_rt_push_proto(sni_router *r, const sni_rt_mark *m, const char *p,
   return 0;
 }
 
+/* The kind of pattern p[0..n) (n >= 1, trailing dot removed) and where
+ * its literal lies; *lim is the longest literal a matching name allows. */
+static unsigned sni_rt_pattern_kind(const char *p, size_t n, size_t *off,
+                                    size_t *bn, size_t *lim) {
+  *off = 0;
+  *bn = n;
+  *lim = SNI_RT_MAX_NAME;
+  if (n >= 2 && p[0] == '*' && p[1] == '.') {
+    *off = 2;
+    *bn = n - 2;
+    *lim -= 2;
+    return SNI_RT_STAR;
+  }
+  if (p[0] == '.') {
+    *off = 1;
+    *bn = n - 1;
+    return SNI_RT_DOT;
+  }
+  if (n >= 2 && p[n - 1] == '*' && p[n - 2] == '.') {
+    *bn = n - 2;
+    *lim -= 2;
+    return SNI_RT_TAIL;
+  }
+  return SNI_RT_EXACT;
+}
+
 /* Check and normalise a pattern.  Returns 0 with kind and the literal part
  * (lowercased, no '*' label, no dots around it) in out/outlen, else sets
- * *why. */
+ * *why.  The literal obeys the host-name rules of lib/hostname.c; only
+ * the pattern syntax ('*', the messages) is decided here. */
 static int sni_rt_parse_pattern(const char *p, size_t n, unsigned *kind,
                                 char *out, size_t *outlen, const char **why) {
   for (size_t i = 0; i < n; i++)
@@ -321,77 +303,28 @@ static int sni_rt_parse_pattern(const char *p, size_t n, unsigned *kind,
     *why = "empty pattern";
     return -1;
   }
-  size_t lim = SNI_RT_MAX_NAME; /* longest literal that a match allows */
-  const char *b = p;
-  size_t bn = n;
-  if (n >= 2 && p[0] == '*' && p[1] == '.') {
-    *kind = SNI_RT_STAR;
-    b += 2;
-    bn -= 2;
-    lim -= 2;
-  } else if (p[0] == '.') {
-    *kind = SNI_RT_DOT;
-    b += 1;
-    bn -= 1;
-  } else if (n >= 2 && p[n - 1] == '*' && p[n - 2] == '.') {
-    *kind = SNI_RT_TAIL;
-    bn -= 2;
-    lim -= 2;
-  } else {
-    *kind = SNI_RT_EXACT;
-  }
-  if (bn == 0) {
-    *why = "empty label";
-    return -1;
-  }
-  if (bn == 1 && b[0] == '*') {
+  size_t off, bn, lim, at = 0;
+  *kind = sni_rt_pattern_kind(p, n, &off, &bn, &lim);
+  const char *b = p + off;
+  if (bn == 0) *why = "empty label";
+  else if (bn == 1 && b[0] == '*')
     *why = "'*' alone is not a pattern (use the default route)";
-    return -1;
-  }
-  if (bn > lim) {
+  else if (bn > lim)
     *why = "name longer than 253 bytes";
-    return -1;
+  else
+    *why = sni_host_check_literal(b, bn, *kind == SNI_RT_TAIL, out, &at);
+  if (!*why) {
+    *outlen = bn;
+    return 0;
   }
-  size_t start = 0;
-  int all_digit = 1;
-  for (size_t i = 0; i <= bn; i++) {
-    unsigned char c = i < bn ? (unsigned char)b[i] : '.';
-    if (c == '.') {
-      if (i == start) {
-        *why = "empty label";
-        return -1;
-      }
-      if (i - start > 63) {
-        *why = "label longer than 63 bytes";
-        return -1;
-      }
-      if (i < bn) all_digit = 1;
-      start = i + 1;
-      out[i] = '.';
-      continue;
-    }
-    if (c == '*') {
-      *why = bn + 2 == n ? "'*' may stand as the first or the last label, "
-                           "not as both"
-                         : "'*' may stand only as a whole first or last label";
-      return -1;
-    }
-    unsigned char k = sni_ctab[c];
-    if (k == SNI_C_BAD) {
-      *why = "invalid character (allowed: letters, digits, '-', '_', '.', "
-             "and '*' as a whole first or last label)";
-      return -1;
-    }
-    if (k != SNI_C_DIGIT) all_digit = 0;
-    out[i] = (char)(c | 0x20);
-  }
-  if (all_digit && *kind != SNI_RT_TAIL) {
-    *why = "last label is all digits: such names are IP literals or not "
-           "host names, they take the no_sni route and never match";
-    return -1;
-  }
-  *outlen = bn;
-  return 0;
+  /* The literal check stops at the first offending byte: a '*' there is
+   * a misplaced wildcard rather than a stray byte. */
+  if (bn && bn <= lim && !(bn == 1 && b[0] == '*') && at < bn &&
+      b[at] == '*') /* at is set: the literal was checked */
+    *why = bn + 2 == n ? "'*' may stand as the first or the last label, "
+                         "not as both"
+                       : "'*' may stand only as a whole first or last label";
+  return -1;
 }
 
 int sni_rt_commit(sni_router *r, const sni_rt_mark *m, unsigned kind,
@@ -472,13 +405,9 @@ int sni_router_add(sni_router *r, const char *pattern, const char *const *alpn,
 int sni_router_add_special(sni_router *r, sni_route_kind which,
                            const char *const *alpn, size_t n_alpn,
                            void *target) {
-  unsigned k;
-  switch (which) {
-  case SNI_ROUTE_DEFAULT: k = SNI_RT_SP_DEFAULT; break;
-  case SNI_ROUTE_NO_SNI: k = SNI_RT_SP_NO_SNI; break;
-  case SNI_ROUTE_NOT_TLS: k = SNI_RT_SP_NOT_TLS; break;
-  default: return SNI_EINVAL;
-  }
+  /* internal kinds are numbered as the public ones */
+  unsigned k = (unsigned)which;
+  if (k < SNI_RT_SP_DEFAULT || k > SNI_RT_SP_NOT_TLS) return SNI_EINVAL;
   static const char *const names[] = {"default", "no_sni", "not_tls"};
   return sni_rt_add_common(r, k, names[k - SNI_RT_SP_DEFAULT], alpn, n_alpn,
                            target);
@@ -494,28 +423,20 @@ static unsigned sni_rt_group(unsigned kind) {
 
 static uint64_t sni_rt_hash_literal(const sni_router *r, const char *s,
                                     size_t n, unsigned group) {
-  /* Copy to a padded buffer: label hashing reads whole words. */
   char buf[SNI_RT_MAX_NAME + 16];
   memcpy(buf, s, n);
   memset(buf + n, 0, 8);
-  uint64_t lh[SNI_RT_MAX_LABELS];
-  size_t nl = 0, st = 0;
-  for (size_t i = 0; i <= n; i++)
-    if (i == n || buf[i] == '.') {
-      lh[nl++] = sni_rt_label_hash(buf + st, i - st);
-      st = i + 1;
-    }
-  uint64_t h = r->seed;
+  uint8_t ls[SNI_RT_MAX_NAME + 3];
+  unsigned nl = sni_host_labels(buf, n, ls);
+  uint64_t lh[SNI_RT_MAX_LABELS], h = r->seed;
+  for (unsigned i = 0; i < nl; i++)
+    lh[i] = sni_rt_label_hash(buf + ls[i], (size_t)(ls[i + 1] - 1 - ls[i]));
   if (group == SNI_RT_TAIL) {
-    for (size_t i = 0; i < nl; i++) h = sni_rt_chain(h, lh[i]);
+    for (unsigned i = 0; i < nl; i++) h = sni_rt_chain(h, lh[i]);
   } else {
-    for (size_t i = nl; i-- > 0;) h = sni_rt_chain(h, lh[i]);
+    for (unsigned i = nl; i-- > 0;) h = sni_rt_chain(h, lh[i]);
   }
   return sni_rt_key(h, group);
-}
-
-static size_t sni_rt_fastrange(uint64_t key, uint32_t n) {
-  return (size_t)(((key & 0xFFFFFFFFu) * (uint64_t)n) >> 32);
 }
 
 typedef struct {
@@ -567,34 +488,37 @@ static void sni_rt_conflict(sni_router *r, const sni_rt_route *a,
            lb, pb, pa, la, why);
 }
 
-/* Build the record for one group (routes linked through next[], in add
- * order).  Returns 0 or SNI_ECONFLICT. */
-static int sni_rt_emit(sni_router *r, uint32_t head, const uint32_t *next,
-                       sni_rt_pref *scratch, size_t *arena_pos,
-                       size_t *alt_pos, uint32_t *rec_out) {
+/* Check one group's routes without ALPN: at most one, and for the DOT
+ * group not `*.s` and `.s` both.  Returns 0 or SNI_ECONFLICT. */
+static int sni_rt_take_plain(sni_router *r, const sni_rt_route *rt,
+                             const sni_rt_route **plain,
+                             const sni_rt_route **star) {
+  const sni_rt_route **slot = rt->kind == SNI_RT_STAR ? star : plain;
+  if (*slot) {
+    sni_rt_conflict(r, *slot, rt, NULL);
+    return SNI_ECONFLICT;
+  }
+  *slot = rt;
+  if (*plain && *star) {
+    sni_rt_conflict(r, rt == *star ? *plain : *star, rt, NULL);
+    return SNI_ECONFLICT;
+  }
+  return 0;
+}
+
+/* Gather a group's ALPN-qualified routes into scratch and refuse one
+ * protocol named twice.  Returns 0 with *np set, or SNI_ECONFLICT. */
+static int sni_rt_collect_alpn(sni_router *r, uint32_t head,
+                               const uint32_t *next, sni_rt_pref *scratch,
+                               size_t *np_out) {
   const sni_rt_route *R = r->routes;
-  const sni_rt_route *plain = NULL, *star = NULL;
   size_t np = 0;
-  for (uint32_t i = head; i != SNI_RT_NONE; i = next[i]) {
-    const sni_rt_route *rt = &R[i];
-    if (rt->n_alpn == 0) {
-      const sni_rt_route **slot = rt->kind == SNI_RT_STAR ? &star : &plain;
-      if (*slot) {
-        sni_rt_conflict(r, *slot, rt, NULL);
-        return SNI_ECONFLICT;
-      }
-      *slot = rt;
-      if (plain && star) {
-        sni_rt_conflict(r, rt == star ? plain : star, rt, NULL);
-        return SNI_ECONFLICT;
-      }
-    }
-    for (unsigned j = 0; j < rt->n_alpn; j++) {
-      scratch[np].p = r->pbytes + r->refs[rt->alpn_off + j];
+  for (uint32_t i = head; i != SNI_RT_NONE; i = next[i])
+    for (unsigned j = 0; j < R[i].n_alpn; j++) {
+      scratch[np].p = r->pbytes + r->refs[R[i].alpn_off + j];
       scratch[np].route = i;
       np++;
     }
-  }
   if (np > 0xFFFF) {
     snprintf(r->err, sizeof r->err,
              "more than 65535 ALPN-qualified routes for one pattern");
@@ -610,10 +534,25 @@ static int sni_rt_emit(sni_router *r, uint32_t head, const uint32_t *next,
       }
     }
   }
+  *np_out = np;
+  return 0;
+}
+
+/* Build the record for one group (routes linked through next[], in add
+ * order) at arena word pos, its alternatives from *alt_pos on.  Returns 0
+ * or SNI_ECONFLICT. */
+static int sni_rt_emit(sni_router *r, uint32_t head, const uint32_t *next,
+                       sni_rt_pref *scratch, size_t pos, size_t *alt_pos) {
+  const sni_rt_route *R = r->routes;
+  const sni_rt_route *plain = NULL, *star = NULL;
+  for (uint32_t i = head; i != SNI_RT_NONE; i = next[i])
+    if (R[i].n_alpn == 0 && sni_rt_take_plain(r, &R[i], &plain, &star))
+      return SNI_ECONFLICT;
+  size_t np = 0;
+  if (sni_rt_collect_alpn(r, head, next, scratch, &np)) return SNI_ECONFLICT;
   const sni_rt_route *h = &R[head];
-  sni_rt_rec *rec = (sni_rt_rec *)(r->arena + *arena_pos);
-  rec->target = plain ? plain->target : NULL;
-  rec->target2 = star ? star->target : NULL;
+  sni_rt_rec *rec = (sni_rt_rec *)(r->arena + pos);
+  rec->target = plain ? plain->target : star ? star->target : NULL;
   rec->alt = (uint32_t)*alt_pos;
   rec->n_alt = (uint16_t)np;
   rec->flags = (uint8_t)(sni_rt_group(h->kind) | (plain ? SNI_RT_F_PLAIN : 0) |
@@ -631,125 +570,215 @@ static int sni_rt_emit(sni_router *r, uint32_t head, const uint32_t *next,
       a++;
     }
   *alt_pos = a;
-  *rec_out = (uint32_t)*arena_pos;
-  *arena_pos += SNI_RT_REC_WORDS(h->len);
+  return 0;
+}
+
+/* A zeroed block of at least bytes, aligned to align (a power of two)
+ * inside the allocation (*raw, *rawsize), or NULL. */
+static void *sni_rt_alloc_aligned(const sni_allocator *a, size_t bytes,
+                                  size_t align, void **raw, size_t *rawsize) {
+  if (bytes > (size_t)-1 - align) return NULL;
+  size_t n = bytes + align;
+  void *p = sni_rt_alloc(a, n);
+  if (!p) return NULL;
+  *raw = p;
+  *rawsize = n;
+  uintptr_t u = ((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1);
+  char *q = (char *)p + (u - (uintptr_t)p);
+  memset(q, 0, bytes);
+  return q;
+}
+
+/* A zeroed, cache-line aligned table block (*raw, *rawsize: the
+ * allocation), or NULL. */
+static void *sni_rt_alloc_table(const sni_router *r, size_t bytes,
+                                void **raw, size_t *rawsize) {
+  return sni_rt_alloc_aligned(&r->a, bytes, SNI_RT_LINE, raw, rawsize);
+}
+
+/* Put record rec under key: the first free way from the key's bucket on;
+ * every full bucket passed is marked, so lookups know to go on. */
+static void sni_rt_insert(sni_router *r, uint64_t key, uint32_t rec) {
+  size_t bi = sni_rt_fastrange(key, r->nbuckets);
+  for (;;) {
+    sni_rt_bucket *b = &r->buckets[bi];
+    for (unsigned w = 0; w < SNI_RT_WAYS; w++)
+      if (!b->tag[w]) {
+        b->tag[w] = sni_rt_tag(key);
+        b->rec[w] = rec;
+        return;
+      }
+    b->spill = 1;
+    if (++bi == r->nbuckets) bi = 0;
+  }
+}
+
+/* Compile-time scratch. */
+typedef struct {
+  uint32_t *next;  /* next route of the same group, in add order */
+  uint32_t *rslot; /* a route's slot in tmp */
+  uint64_t *key;   /* a route's table key */
+  uint64_t *tmp;   /* grouping table: fingerprint << 32 | route */
+  size_t ntmp;
+  sni_rt_pref *scratch;
+  size_t nscratch;
+  uint32_t sp_head[3]; /* first route of each special kind */
+  size_t groups;
+} sni_rt_cx;
+
+static void sni_rt_cx_free(sni_router *r, sni_rt_cx *c) {
+  size_t n = r->nroutes_build;
+  sni_rt_free(&r->a, c->next, n * sizeof *c->next);
+  sni_rt_free(&r->a, c->rslot, n * sizeof *c->rslot);
+  sni_rt_free(&r->a, c->key, n * sizeof *c->key);
+  sni_rt_free(&r->a, c->tmp, c->ntmp * sizeof *c->tmp);
+  sni_rt_free(&r->a, c->scratch, c->nscratch * sizeof *c->scratch);
+}
+
+/* Find route i's group in the grouping table: link i in front of the
+ * group's list, or start a group.  Walking the routes backwards leaves
+ * every list in add order with the first-added route at the head. */
+static void sni_rt_group_one(sni_router *r, sni_rt_cx *c, uint32_t i) {
+  const sni_rt_route *rt = &r->routes[i];
+  unsigned g = sni_rt_group(rt->kind);
+  uint64_t key = sni_rt_hash_literal(r, r->names + rt->name_off, rt->len, g);
+  uint64_t fp = (key >> 32) | 1;
+  c->key[i] = key;
+  size_t s = sni_rt_fastrange(key, (uint32_t)c->ntmp);
+  for (;; s = s + 1 == c->ntmp ? 0 : s + 1) {
+    uint64_t v = c->tmp[s];
+    if (!v) {
+      c->next[i] = SNI_RT_NONE;
+      c->groups++;
+      break;
+    }
+    if (v >> 32 != fp) continue;
+    const sni_rt_route *o = &r->routes[(uint32_t)v];
+    if (sni_rt_group(o->kind) != g || o->len != rt->len ||
+        memcmp(r->names + o->name_off, r->names + rt->name_off, rt->len))
+      continue;
+    c->next[i] = (uint32_t)v;
+    break;
+  }
+  c->tmp[s] = fp << 32 | i;
+  c->rslot[i] = (uint32_t)s;
+}
+
+/* Pass 1: group the routes by (group, literal); specials by kind. */
+static void sni_rt_group_all(sni_router *r, sni_rt_cx *c) {
+  for (int k = 0; k < 3; k++) c->sp_head[k] = SNI_RT_NONE;
+  for (size_t i = r->nroutes_build; i-- > 0;) {
+    unsigned g = sni_rt_group(r->routes[i].kind);
+    if (g >= SNI_RT_SP_DEFAULT) {
+      uint32_t *hd = &c->sp_head[g - SNI_RT_SP_DEFAULT];
+      if (*hd == SNI_RT_NONE) c->groups++;
+      c->next[i] = *hd;
+      *hd = (uint32_t)i;
+      continue;
+    }
+    sni_rt_group_one(r, c, (uint32_t)i);
+  }
+}
+
+/* Is route i the first of its group? */
+static int sni_rt_is_head(const sni_router *r, const sni_rt_cx *c,
+                          size_t i) {
+  unsigned g = sni_rt_group(r->routes[i].kind);
+  if (g >= SNI_RT_SP_DEFAULT) return c->sp_head[g - SNI_RT_SP_DEFAULT] == i;
+  return (uint32_t)c->tmp[c->rslot[i]] == i;
+}
+
+/* Arena words the records take: one record per group. */
+static size_t sni_rt_arena_size(const sni_router *r, const sni_rt_cx *c) {
+  size_t words = 0;
+  for (size_t i = 0; i < r->nroutes_build; i++)
+    if (sni_rt_is_head(r, c, i)) words += SNI_RT_REC_WORDS(r->routes[i].len);
+  return words;
+}
+
+/* Note an entry of group g with literal s[0..len) in the lookup hints. */
+static void sni_rt_note(sni_router *r, unsigned g, const char *s,
+                        size_t len) {
+  unsigned labels = 1;
+  for (size_t j = 0; j < len; j++) labels += s[j] == '.';
+  r->count[g]++;
+  r->name_bytes += len;
+  r->lmask[g][(labels - 1) / 64] |= (uint64_t)1 << ((labels - 1) % 64);
+}
+
+/* Pass 2: emit the groups in the order of their first route, so the
+ * conflict reported is the one a reader of the config meets first. */
+static int sni_rt_emit_all(sni_router *r, sni_rt_cx *c) {
+  size_t pos = 0, alt = 0;
+  for (size_t i = 0; i < r->nroutes_build; i++) {
+    if (!sni_rt_is_head(r, c, i)) continue;
+    const sni_rt_route *rt = &r->routes[i];
+    unsigned g = sni_rt_group(rt->kind);
+    int rc = sni_rt_emit(r, (uint32_t)i, c->next, c->scratch, pos, &alt);
+    if (rc) return rc;
+    if (g >= SNI_RT_SP_DEFAULT) {
+      r->special[g - SNI_RT_SP_DEFAULT] = (uint32_t)pos;
+    } else {
+      sni_rt_insert(r, c->key[i], (uint32_t)pos);
+      sni_rt_note(r, g, r->names + rt->name_off, rt->len);
+    }
+    pos += SNI_RT_REC_WORDS(rt->len);
+  }
+  return 0;
+}
+
+/* Allocate the frozen tables for c->groups entries. */
+static int sni_rt_alloc_tables(sni_router *r, const sni_rt_cx *c) {
+  /* At most 6 entries per 10-way bucket on average: few buckets fill up,
+   * so a miss rarely reads a second line. */
+  size_t nb = c->groups / 6 + 1;
+  size_t words = sni_rt_arena_size(r, c);
+  if (nb >= UINT32_MAX / SNI_RT_WAYS || words >= UINT32_MAX ||
+      nb > (size_t)-1 / sizeof(sni_rt_bucket))
+    return SNI_ENOMEM;
+  r->buckets = sni_rt_alloc_table(r, nb * sizeof(sni_rt_bucket), &r->bmem,
+                                  &r->bsize);
+  if (!r->buckets) return SNI_ENOMEM;
+  r->nbuckets = (uint32_t)nb;
+  r->arena_words = words ? words : 1;
+  r->arena = sni_rt_alloc_table(r, r->arena_words * sizeof *r->arena,
+                                 &r->amem, &r->asize);
+  r->nalts = r->nrefs;
+  r->alts = sni_rt_alloc(&r->a, (r->nalts ? r->nalts : 1) * sizeof *r->alts);
+  if (!r->arena || !r->alts) return SNI_ENOMEM;
   return 0;
 }
 
 int sni_router_compile(sni_router *r) {
   if (!r || r->state != SNI_RT_BUILDING) return SNI_EINVAL;
   r->err[0] = 0;
-  const sni_allocator *A = &r->a;
   size_t n = r->nroutes_build;
+  sni_rt_cx c;
+  memset(&c, 0, sizeof c);
   int rc = SNI_ENOMEM;
-  uint32_t *next = NULL, *rslot = NULL;
-  uint64_t *tmp = NULL;
-  sni_rt_pref *scratch = NULL;
-  size_t nslots = n + n / 3 + 8; /* load factor <= 0.75 */
-  if (nslots >= UINT32_MAX || n >= UINT32_MAX - 1) goto fail;
-  next = sni_rt_alloc(A, n * sizeof *next);
-  rslot = sni_rt_alloc(A, n * sizeof *rslot);
-  tmp = sni_rt_alloc(A, nslots * sizeof *tmp);
-  r->slots = sni_rt_alloc(A, nslots * sizeof *r->slots);
-  if (r->slots) r->nslots = (uint32_t)nslots;
-  if (!next || !rslot || !tmp || !r->slots) goto fail;
-  memset(tmp, 0, nslots * sizeof *tmp);
-  memset(r->slots, 0, nslots * sizeof *r->slots);
-
-  /* Pass 1: group routes by (group, literal).  Walking backwards and
-   * pushing at the head leaves every group's list in add order, with the
-   * first-added route at the head. */
-  uint32_t sp_head[3] = {SNI_RT_NONE, SNI_RT_NONE, SNI_RT_NONE};
-  size_t words = 0, groups = 0;
-  for (size_t i = n; i-- > 0;) {
-    sni_rt_route *rt = &r->routes[i];
-    unsigned g = sni_rt_group(rt->kind);
-    if (g >= SNI_RT_SP_DEFAULT) {
-      uint32_t *hd = &sp_head[g - SNI_RT_SP_DEFAULT];
-      if (*hd == SNI_RT_NONE) {
-        words += SNI_RT_REC_WORDS(0);
-        groups++;
-      }
-      next[i] = *hd;
-      *hd = (uint32_t)i;
-      continue;
-    }
-    uint64_t key = sni_rt_hash_literal(r, r->names + rt->name_off, rt->len, g);
-    uint64_t fp = (key >> 32) | 1;
-    size_t s = sni_rt_fastrange(key, r->nslots);
-    for (;;) {
-      uint64_t v = tmp[s];
-      if (!v) {
-        tmp[s] = fp << 32 | (uint32_t)i;
-        next[i] = SNI_RT_NONE;
-        words += SNI_RT_REC_WORDS(rt->len);
-        groups++;
-        break;
-      }
-      if (v >> 32 == fp) {
-        const sni_rt_route *o = &r->routes[(uint32_t)v];
-        if (sni_rt_group(o->kind) == g && o->len == rt->len &&
-            memcmp(r->names + o->name_off, r->names + rt->name_off,
-                   rt->len) == 0) {
-          next[i] = (uint32_t)v;
-          tmp[s] = fp << 32 | (uint32_t)i;
-          break;
-        }
-      }
-      if (++s == r->nslots) s = 0;
-    }
-    rslot[i] = (uint32_t)s;
-  }
-  if (words >= UINT32_MAX) goto fail;
-  r->arena_words = words ? words : 1;
-  r->arena = sni_rt_alloc(A, r->arena_words * sizeof *r->arena);
-  r->nalts = r->nrefs;
-  r->alts = sni_rt_alloc(A, (r->nalts ? r->nalts : 1) * sizeof *r->alts);
-  scratch = sni_rt_alloc(A, (r->nrefs ? r->nrefs : 1) * sizeof *scratch);
-  if (!r->arena || !r->alts || !scratch) goto fail;
-  memset(r->arena, 0, r->arena_words * sizeof *r->arena);
-
-  /* Pass 2: emit the groups in the order of their first route, so the
-   * conflict reported is the one a reader of the config meets first. */
-  size_t apos = 0, alt = 0;
-  for (size_t i = 0; i < n; i++) {
-    const sni_rt_route *rt = &r->routes[i];
-    unsigned g = sni_rt_group(rt->kind);
-    uint32_t rec;
-    if (g >= SNI_RT_SP_DEFAULT) {
-      if (sp_head[g - SNI_RT_SP_DEFAULT] != i) continue;
-      rc = sni_rt_emit(r, (uint32_t)i, next, scratch, &apos, &alt, &rec);
-      if (rc) goto fail;
-      r->special[g - SNI_RT_SP_DEFAULT] = rec;
-      continue;
-    }
-    uint64_t v = tmp[rslot[i]];
-    if ((uint32_t)v != i) continue; /* not the group's first route */
-    rc = sni_rt_emit(r, (uint32_t)i, next, scratch, &apos, &alt, &rec);
-    if (rc) goto fail;
-    r->slots[rslot[i]] = (v & 0xFFFFFFFF00000000u) | rec;
-    r->count[g]++;
-    r->name_bytes += rt->len;
-    unsigned labels = 1;
-    for (unsigned j = 0; j < rt->len; j++)
-      labels += r->names[rt->name_off + j] == '.';
-    r->lmask[g][(labels - 1) / 64] |= (uint64_t)1 << ((labels - 1) % 64);
-  }
-  r->nentries = groups;
+  c.ntmp = n + n / 3 + 8; /* load factor <= 0.75 */
+  c.nscratch = r->nrefs ? r->nrefs : 1;
+  if (c.ntmp >= UINT32_MAX || n >= UINT32_MAX - 1) goto fail;
+  c.next = sni_rt_alloc(&r->a, n * sizeof *c.next);
+  c.rslot = sni_rt_alloc(&r->a, n * sizeof *c.rslot);
+  c.key = sni_rt_alloc(&r->a, n * sizeof *c.key);
+  c.tmp = sni_rt_alloc(&r->a, c.ntmp * sizeof *c.tmp);
+  c.scratch = sni_rt_alloc(&r->a, c.nscratch * sizeof *c.scratch);
+  if (!c.next || !c.rslot || !c.key || !c.tmp || !c.scratch) goto fail;
+  memset(c.tmp, 0, c.ntmp * sizeof *c.tmp);
+  sni_rt_group_all(r, &c);
+  if (sni_rt_alloc_tables(r, &c)) goto fail;
+  rc = sni_rt_emit_all(r, &c);
+  if (rc) goto fail;
+  r->nentries = c.groups;
   r->nroutes = n;
-  sni_rt_free(A, next, n * sizeof *next);
-  sni_rt_free(A, rslot, n * sizeof *rslot);
-  sni_rt_free(A, tmp, nslots * sizeof *tmp);
-  sni_rt_free(A, scratch, (r->nrefs ? r->nrefs : 1) * sizeof *scratch);
+  sni_rt_cx_free(r, &c);
   sni_rt_free_build(r);
   r->state = SNI_RT_COMPILED;
   return 0;
 fail:
   if (rc == SNI_ENOMEM) snprintf(r->err, sizeof r->err, "out of memory");
-  sni_rt_free(A, next, n * sizeof *next);
-  sni_rt_free(A, rslot, n * sizeof *rslot);
-  sni_rt_free(A, tmp, nslots * sizeof *tmp);
-  sni_rt_free(A, scratch, (r->nrefs ? r->nrefs : 1) * sizeof *scratch);
+  sni_rt_cx_free(r, &c);
   r->state = SNI_RT_FAILED;
   return rc;
 }
@@ -758,30 +787,61 @@ int sni_router_get_stats(const sni_router *r, sni_router_stats *st) {
   if (!r || !st || r->state != SNI_RT_COMPILED) return SNI_EINVAL;
   st->routes = r->nroutes;
   st->entries = r->nentries;
-  st->bytes = sizeof *r + (size_t)r->nslots * sizeof *r->slots +
-              r->arena_words * sizeof *r->arena +
-              r->nalts * sizeof *r->alts + r->pbytes_cap;
+  st->bytes = sizeof *r + r->bsize + r->asize + r->nalts * sizeof *r->alts +
+              r->pbytes_cap;
   st->name_bytes = r->name_bytes;
   return 0;
 }
 
 /* ---- lookup ----------------------------------------------------------- */
 
-static const sni_rt_rec *sni_rt_probe(const sni_router *r, uint64_t key,
-                                      unsigned group, const char *s,
-                                      size_t n) {
-  uint64_t fp = (key >> 32) | 1;
-  size_t i = sni_rt_fastrange(key, r->nslots);
+#if defined(__SSE2__) && !defined(SNI_NO_SIMD)
+#include <emmintrin.h>
+/* Nonzero when some way of b may hold tag: one compare per 8 tags (the
+ * spill mark is compared too, at worst sending a harmless way scan). */
+static inline unsigned sni_rt_tag_hits(const sni_rt_bucket *b, uint16_t tag) {
+  __m128i t = _mm_set1_epi16((short)tag);
+  __m128i lo = _mm_load_si128((const __m128i *)(const void *)b);
+  __m128i hi = _mm_loadl_epi64((const __m128i *)(const void *)(b->tag + 8));
+  return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi16(lo, t)) |
+         (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi16(hi, t));
+}
+#else
+/* Bit 15 of every 16-bit lane of v that is zero, exactly. */
+static inline uint64_t sni_rt_zero16(uint64_t v) {
+  const uint64_t low15 = 0x7FFF7FFF7FFF7FFFu;
+  return ~(((v & low15) + low15) | v | low15);
+}
+
+/* Nonzero when some way of b may hold tag: the tags (and the spill mark)
+ * compared as three words. */
+static inline uint64_t sni_rt_tag_hits(const sni_rt_bucket *b, uint16_t tag) {
+  uint64_t pat = (uint64_t)tag * 0x0001000100010001u, w[3];
+  memcpy(w, b, sizeof w);
+  return sni_rt_zero16(w[0] ^ pat) | sni_rt_zero16(w[1] ^ pat) |
+         sni_rt_zero16(w[2] ^ pat);
+}
+#endif
+
+/* The record of (group, s[0..n)) filed under key, or NULL.  Records are
+ * read only for equal tags. */
+static const sni_rt_rec *sni_rt_find(const sni_router *r, uint64_t key,
+                                     unsigned group, const char *s,
+                                     size_t n) {
+  size_t bi = sni_rt_fastrange(key, r->nbuckets);
+  uint16_t tag = sni_rt_tag(key);
   for (;;) {
-    uint64_t v = r->slots[i];
-    if (!v) return NULL;
-    if (v >> 32 == fp) {
-      const sni_rt_rec *rec = (const sni_rt_rec *)(r->arena + (uint32_t)v);
-      if (rec->len == n && (rec->flags & SNI_RT_F_GROUP) == group &&
-          memcmp(rec->name, s, n) == 0)
-        return rec;
-    }
-    if (++i == r->nslots) i = 0;
+    const sni_rt_bucket *b = &r->buckets[bi];
+    if (sni_rt_tag_hits(b, tag))
+      for (unsigned k = 0; k < SNI_RT_WAYS; k++) {
+        if (b->tag[k] != tag) continue;
+        const sni_rt_rec *rec = (const sni_rt_rec *)(r->arena + b->rec[k]);
+        if (rec->len == n && (rec->flags & SNI_RT_F_GROUP) == group &&
+            memcmp(rec->name, s, n) == 0)
+          return rec;
+      }
+    if (!b->spill) return NULL;
+    if (++bi == r->nbuckets) bi = 0;
   }
 }
 
@@ -803,27 +863,27 @@ static int sni_rt_level(const sni_router *r, const sni_rt_rec *rec, int self,
       }
     }
   }
-  if (rec->flags & SNI_RT_F_PLAIN) {
+  if ((rec->flags & SNI_RT_F_PLAIN) ||
+      ((rec->flags & SNI_RT_F_STAR) && !self)) {
     *t = rec->target;
-    return 1;
-  }
-  if ((rec->flags & SNI_RT_F_STAR) && !self) {
-    *t = rec->target2;
     return 1;
   }
   return 0;
 }
 
-static int sni_rt_special(const sni_router *r, int which, const uint8_t *alpn,
-                          size_t alpn_len, void **t) {
-  /* which: 0 default, 1 no_sni, 2 not_tls; the latter two fall back. */
-  if (which && r->special[which] != SNI_RT_NONE &&
-      sni_rt_level(r, (const sni_rt_rec *)(r->arena + r->special[which]), 0,
-                   alpn, alpn_len, t))
-    return which == 1 ? SNI_ROUTE_NO_SNI : SNI_ROUTE_NOT_TLS;
-  if (r->special[0] != SNI_RT_NONE &&
-      sni_rt_level(r, (const sni_rt_rec *)(r->arena + r->special[0]), 0, alpn,
-                   alpn_len, t))
+/* which: SNI_RT_SP_DEFAULT, _NO_SNI or _NOT_TLS; the latter two fall back
+ * to the default.  Returns the route kind or SNI_ENOENT. */
+static int sni_rt_special(const sni_router *r, unsigned which,
+                          const uint8_t *alpn, size_t alpn_len, void **t) {
+  uint32_t rec = r->special[which - SNI_RT_SP_DEFAULT];
+  if (which != SNI_RT_SP_DEFAULT && rec != SNI_RT_NONE &&
+      sni_rt_level(r, (const sni_rt_rec *)(r->arena + rec), 0, alpn, alpn_len,
+                   t))
+    return (int)which;
+  rec = r->special[0];
+  if (rec != SNI_RT_NONE &&
+      sni_rt_level(r, (const sni_rt_rec *)(r->arena + rec), 0, alpn, alpn_len,
+                   t))
     return SNI_ROUTE_DEFAULT;
   *t = NULL;
   return SNI_ENOENT;
@@ -835,78 +895,90 @@ static int sni_rt_special(const sni_router *r, int which, const uint8_t *alpn,
 #define SNI_PREFETCH(p) ((void)(p))
 #endif
 
-/* Does group g hold a literal of n labels? */
-static int sni_rt_has(const sni_router *r, unsigned g, unsigned n) {
-  return (int)((r->lmask[g][(n - 1) / 64] >> ((n - 1) % 64)) & 1u);
+/* The bits of word w of a label-count mask (bit k - 1: literals of k
+ * labels) for k <= max. */
+static uint64_t sni_rt_upto(const uint64_t *mask, unsigned w, unsigned max) {
+  if (max < 64 * w + 1) return 0;
+  unsigned top = max - 1 - 64 * w; /* highest bit allowed */
+  return top >= 63 ? mask[w] : mask[w] & (((uint64_t)2 << top) - 1);
 }
 
-static int sni_rt_match_norm(const sni_router *r, const sni_rt_name *nm,
+/* One table read a lookup may need: the key, the group, the part of the
+ * name it is for, and whether that part is the whole name of a wildcard
+ * level (self). */
+typedef struct {
+  uint64_t key;
+  uint8_t off, len, group, self;
+} sni_rt_probe;
+
+static void sni_rt_plan_one(const sni_router *r, sni_rt_probe *p, uint64_t h,
+                            unsigned g, size_t off, size_t len, int self) {
+  p->key = sni_rt_key(h, g);
+  p->off = (uint8_t)off;
+  p->len = (uint8_t)len;
+  p->group = (uint8_t)g;
+  p->self = (uint8_t)self;
+  SNI_PREFETCH(&r->buckets[sni_rt_fastrange(p->key, r->nbuckets)]);
+}
+
+/* Every table read of a name in rule 8's order, each bucket prefetched as
+ * soon as its key is known: the reads do not depend on one another, so
+ * their cache misses overlap and a lookup costs about one memory latency
+ * whatever its number of levels.  Only levels of a length (in labels)
+ * that some entry of the group has are planned: the length masks are
+ * walked bit by bit, longest first.  Returns the number of probes. */
+static unsigned sni_rt_plan(const sni_router *r, size_t n, const uint8_t *ls,
+                            unsigned nl, const uint64_t *lh,
+                            sni_rt_probe *pr) {
+  uint64_t suf[SNI_RT_MAX_LABELS], pre[SNI_RT_MAX_LABELS], h = r->seed;
+  unsigned np = 0, npre = 0;
+  for (unsigned i = nl; i-- > 0;) suf[i] = h = sni_rt_chain(h, lh[i]);
+  if ((r->lmask[SNI_RT_EXACT][(nl - 1) / 64] >> ((nl - 1) % 64)) & 1u)
+    sni_rt_plan_one(r, &pr[np++], suf[0], SNI_RT_EXACT, 0, n, 0);
+  for (unsigned w = 2; w-- > 0;)
+    for (uint64_t m = sni_rt_upto(r->lmask[SNI_RT_DOT], w, nl); m;) {
+      unsigned bit = 63u - (unsigned)__builtin_clzll(m);
+      m &= ~((uint64_t)1 << bit);
+      unsigned i = nl - (64 * w + bit + 1); /* suffix from label i */
+      sni_rt_plan_one(r, &pr[np++], suf[i], SNI_RT_DOT, ls[i], n - ls[i],
+                      i == 0);
+    }
+  /* a tail prefix has at most nl - 1 labels, and its hash chains left to
+   * right: computed once, up to the longest prefix needed */
+  h = r->seed;
+  for (unsigned w = 2; w-- > 0;)
+    for (uint64_t m = sni_rt_upto(r->lmask[SNI_RT_TAIL], w, nl - 1); m;) {
+      unsigned bit = 63u - (unsigned)__builtin_clzll(m);
+      m &= ~((uint64_t)1 << bit);
+      unsigned k = 64 * w + bit + 1; /* labels 0 .. k - 1 */
+      for (; npre < k; npre++) pre[npre] = h = sni_rt_chain(h, lh[npre]);
+      sni_rt_plan_one(r, &pr[np++], pre[k - 1], SNI_RT_TAIL, 0,
+                      (size_t)ls[k] - 1, 0);
+    }
+  return np;
+}
+
+/* Route the normalised host name b[0..n) (lowercase, no trailing dot, a
+ * host name by lib/hostname.c's rules).  Its buffer holds n rounded up to
+ * 16 bytes and 8 bytes past n. */
+static int sni_rt_match_name(const sni_router *r, const char *b, size_t n,
                              const uint8_t *alpn, size_t alpn_len, void **t) {
-  unsigned nl = nm->nlabels;
-  const char *b = nm->buf;
-  if (nl == 0 || nl > SNI_RT_MAX_LABELS) return SNI_EINVAL; /* cannot be */
+  uint8_t ls[SNI_RT_MAX_NAME + 3];
+  unsigned nl = sni_host_labels(b, n, ls);
+  if (nl > SNI_RT_MAX_LABELS) /* only a name that is no host name */
+    return sni_rt_special(r, SNI_RT_SP_NO_SNI, alpn, alpn_len, t);
   uint64_t lh[SNI_RT_MAX_LABELS];
-  uint64_t suf[SNI_RT_MAX_LABELS + 1];
   for (unsigned i = 0; i < nl; i++)
-    lh[i] = sni_rt_label_hash(b + nm->lstart[i],
-                              (size_t)(nm->lstart[i + 1] - 1 - nm->lstart[i]));
-  uint64_t h = r->seed;
-  for (unsigned i = nl; i-- > 0;) {
-    h = sni_rt_chain(h, lh[i]);
-    suf[i] = h;
+    lh[i] = sni_rt_label_hash(b + ls[i], (size_t)(ls[i + 1] - 1 - ls[i]));
+  sni_rt_probe pr[2 * SNI_RT_MAX_LABELS];
+  unsigned np = sni_rt_plan(r, n, ls, nl, lh, pr);
+  for (unsigned k = 0; k < np; k++) {
+    const sni_rt_rec *rec =
+        sni_rt_find(r, pr[k].key, pr[k].group, b + pr[k].off, pr[k].len);
+    if (rec && sni_rt_level(r, rec, pr[k].self, alpn, alpn_len, t))
+      return pr[k].group; /* numbered as the public kind */
   }
-  uint64_t kexact = sni_rt_key(suf[0], SNI_RT_EXACT);
-  uint64_t kdot[SNI_RT_MAX_LABELS];
-  int have_wild = r->count[SNI_RT_DOT] != 0;
-  /* Start every table read of the exact and wildcard levels at once: the
-   * loads are independent, so their cache misses overlap. */
-  /* Only lengths (in labels) that some pattern has are probed, so long
-   * names cost little more than short ones. */
-  int have_exact = sni_rt_has(r, SNI_RT_EXACT, nl);
-  if (have_exact) SNI_PREFETCH(&r->slots[sni_rt_fastrange(kexact, r->nslots)]);
-  if (have_wild)
-    for (unsigned i = 0; i < nl; i++) {
-      if (!sni_rt_has(r, SNI_RT_DOT, nl - i)) continue;
-      kdot[i] = sni_rt_key(suf[i], SNI_RT_DOT);
-      SNI_PREFETCH(&r->slots[sni_rt_fastrange(kdot[i], r->nslots)]);
-    }
-  /* Tail prefixes too: a miss then costs one round of memory accesses. */
-  uint64_t pre[SNI_RT_MAX_LABELS];
-  int have_tail = r->count[SNI_RT_TAIL] != 0 && nl > 1;
-  if (have_tail) {
-    h = r->seed;
-    for (unsigned i = 0; i + 1 < nl; i++) {
-      h = sni_rt_chain(h, lh[i]);
-      if (!sni_rt_has(r, SNI_RT_TAIL, i + 1)) continue;
-      pre[i] = sni_rt_key(h, SNI_RT_TAIL);
-      SNI_PREFETCH(&r->slots[sni_rt_fastrange(pre[i], r->nslots)]);
-    }
-  }
-  const sni_rt_rec *rec;
-  if (have_exact) {
-    rec = sni_rt_probe(r, kexact, SNI_RT_EXACT, b, nm->len);
-    if (rec && sni_rt_level(r, rec, 0, alpn, alpn_len, t))
-      return SNI_ROUTE_EXACT;
-  }
-  if (have_wild)
-    for (unsigned i = 0; i < nl; i++) {
-      if (!sni_rt_has(r, SNI_RT_DOT, nl - i)) continue;
-      size_t off = nm->lstart[i];
-      rec = sni_rt_probe(r, kdot[i], SNI_RT_DOT, b + off, nm->len - off);
-      if (rec && sni_rt_level(r, rec, i == 0, alpn, alpn_len, t))
-        return SNI_ROUTE_WILDCARD;
-    }
-  if (have_tail) {
-    for (unsigned i = nl - 1; i-- > 0;) {
-      if (!sni_rt_has(r, SNI_RT_TAIL, i + 1)) continue;
-      /* prefix = labels 0..i, i.e. up to the dot before label i+1 */
-      size_t plen = (size_t)nm->lstart[i + 1] - 1;
-      rec = sni_rt_probe(r, pre[i], SNI_RT_TAIL, b, plen);
-      if (rec && sni_rt_level(r, rec, 0, alpn, alpn_len, t))
-        return SNI_ROUTE_TAIL;
-    }
-  }
-  return sni_rt_special(r, 0, alpn, alpn_len, t);
+  return sni_rt_special(r, SNI_RT_SP_DEFAULT, alpn, alpn_len, t);
 }
 
 static int sni_rt_alpn_ok(const uint8_t *alpn, size_t len) {
@@ -925,11 +997,18 @@ int sni_router_match(const sni_router *r, const char *name, size_t len,
   if (!r || r->state != SNI_RT_COMPILED || (!name && len) ||
       (!alpn && alpn_len) || !sni_rt_alpn_ok(alpn, alpn_len))
     return SNI_EINVAL;
-  sni_rt_name nm;
-  if (len == 0 || len > SNI_RT_MAX_NAME + 1 ||
-      sni_rt_normalize(name, len, &nm))
-    return sni_rt_special(r, 1, alpn, alpn_len, target);
-  return sni_rt_match_norm(r, &nm, alpn, alpn_len, target);
+  if (len == 0 || len > SNI_MAX_NAME)
+    return sni_rt_special(r, SNI_RT_SP_NO_SNI, alpn, alpn_len, target);
+  /* The parser's classification, on a copy: it reads and writes whole
+   * 16-byte blocks of SNI_MAX_NAME + 1 byte buffers. */
+  char in[SNI_MAX_NAME + 1], lo[SNI_MAX_NAME + 1 + 8];
+  memcpy(in, name, len);
+  memset(in + len, 0, ((len + 15) & ~(size_t)15) - len);
+  size_t n;
+  if (sni_host_classify(in, len, lo, &n) & SNI_NAME_NOT_HOSTNAME)
+    return sni_rt_special(r, SNI_RT_SP_NO_SNI, alpn, alpn_len, target);
+  memset(lo + n, 0, 8);
+  return sni_rt_match_name(r, lo, n, alpn, alpn_len, target);
 }
 
 int sni_router_match_hello(const sni_router *r, const sni_hello *h,
@@ -937,20 +1016,28 @@ int sni_router_match_hello(const sni_router *r, const sni_hello *h,
   if (!target) return SNI_EINVAL;
   *target = NULL;
   if (!r || r->state != SNI_RT_COMPILED) return SNI_EINVAL;
-  if (parse_result == SNI_ENOTTLS) return sni_rt_special(r, 2, NULL, 0, target);
+  if (parse_result == SNI_ENOTTLS)
+    return sni_rt_special(r, SNI_RT_SP_NOT_TLS, NULL, 0, target);
   if (!h) return SNI_EINVAL;
   const uint8_t *alpn = h->alpn;
   size_t alpn_len = h->alpn_len;
   if (alpn_len > sizeof h->alpn || !sni_rt_alpn_ok(alpn, alpn_len))
     return SNI_EINVAL;
   if (parse_result == SNI_ESSLV2 || (parse_result >= 0 && h->sslv2))
-    return sni_rt_special(r, 1, alpn, alpn_len, target);
+    return sni_rt_special(r, SNI_RT_SP_NO_SNI, alpn, alpn_len, target);
   if (parse_result < 0) return parse_result;
-  sni_rt_name nm;
+  /* The parser classified and lowercased the name already: its flags
+   * decide no_sni, and its normalised form is looked up as it is. */
   size_t n = h->sni_normalized_len;
-  if (!h->sni_present || n == 0 || n > SNI_MAX_NAME ||
-      (h->name_flags & (SNI_NAME_NOT_HOSTNAME | SNI_NAME_IP_LITERAL)) ||
-      sni_rt_normalize(h->sni_normalized, n, &nm))
-    return sni_rt_special(r, 1, alpn, alpn_len, target);
-  return sni_rt_match_norm(r, &nm, alpn, alpn_len, target);
+  if (!h->sni_present || n == 0 || n > SNI_RT_MAX_NAME ||
+      (h->name_flags & (SNI_NAME_NOT_HOSTNAME | SNI_NAME_IP_LITERAL)))
+    return sni_rt_special(r, SNI_RT_SP_NO_SNI, alpn, alpn_len, target);
+  if (n + 8 <= sizeof h->sni_normalized)
+    return sni_rt_match_name(r, h->sni_normalized, n, alpn, alpn_len, target);
+  /* a name within 8 bytes of the array's end: hashing reads a word past
+   * the name, so it is looked up from a copy (bytes, not re-checked) */
+  char cp[SNI_MAX_NAME + 1 + 8];
+  memcpy(cp, h->sni_normalized, n);
+  memset(cp + n, 0, 8);
+  return sni_rt_match_name(r, cp, n, alpn, alpn_len, target);
 }

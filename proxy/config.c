@@ -707,6 +707,16 @@ static int set_global(builder *b, char **tok, int n) {
   } else if (strcmp(k, "splice") == 0) {
     if (strcmp(v, "on") && strcmp(v, "off")) return fail(b, "splice on|off");
     c->use_splice = strcmp(v, "on") == 0;
+  } else if (strcmp(k, "relay") == 0) {
+    /* The older `splice on|off` is the same switch.  sockmap (in-kernel
+     * redirection) is refused rather than quietly replaced: a
+     * configuration asks for what it gets (docs/proxy.md, Relay). */
+    if (strcmp(v, "sockmap") == 0)
+      return fail(b, "relay sockmap: not available in this build "
+                     "(relay splice|copy)");
+    if (strcmp(v, "splice") && strcmp(v, "copy"))
+      return fail(b, "relay splice|copy");
+    c->use_splice = strcmp(v, "splice") == 0;
   } else {
     return fail(b, "unknown directive '%s'", k);
   }
@@ -912,6 +922,7 @@ const char *const px_directives[] = {
     "metrics",         "log_format",    "quic_idle_timeout",
     "quic_max_flows",  "quic_hello_datagrams", "quic_hello_bytes",
     "deny",            "server",        "tls",           "silent",
+    "relay",
     NULL};
 
 static int known_directive(const char *k) {
@@ -1099,7 +1110,8 @@ static int set_option(builder *b, const char *a, const char *v) {
       {"--user", "user"},
       {"--group", "group"},
       {"--pid-file", "pid_file"},
-      {"--metrics", "metrics"}};
+      {"--metrics", "metrics"},
+      {"--relay", "relay"}};
   size_t k;
   for (k = 0; k < sizeof map / sizeof *map; k++)
     if (strcmp(a, map[k][0]) == 0) break;

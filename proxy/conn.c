@@ -11,10 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "connid.h"
 #include "fpdeny.h"
+#include "listen.h"
 #include "log.h"
 #include "metrics.h"
 #include "pp.h"
@@ -199,15 +202,79 @@ static void connect_failed(px_worker *w, px_conn *c) {
   }
 }
 
-/* ---------------------------------------------------------------- connect */
-/* 0, or -1 (ENOMEM, or ENOSPC: fs.epoll.max_user_watches). */
-static int ep_add(px_worker *w, int fd, px_conn *c, uint64_t tag) {
-  struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET};
+/* ---------------------------------------------------------------- epoll */
+/* c->ev_c / c->ev_u: the socket is registered (reading and its end are
+ * always wanted: a FIN or a reset must be seen in every state), and for
+ * writing too. */
+enum { PX_EV_IN = 1, PX_EV_OUT = 2 };
+
+/* Registers c's client (client = 1) or upstream socket for what its state
+ * needs, edge-triggered: writability only while a connect is in progress
+ * or bytes wait for room.  Nothing else would come of it but events to
+ * skip (a writable socket reports so at registration and at every change
+ * of state), and an event that is no longer true when epoll_wait() looks
+ * again is not reported at all only if nothing else registered is.  Once
+ * registered for writing a socket stays so (taking it back would cost a
+ * system call to spare an event).  0, or -1 (ENOMEM, or ENOSPC:
+ * fs.epoll.max_user_watches). */
+static int ep_want(px_worker *w, px_conn *c, int client, int out) {
+  uint8_t *reg = client ? &c->ev_c : &c->ev_u;
+  uint8_t want =
+      (uint8_t)(PX_EV_IN | (out ? PX_EV_OUT : 0) | (*reg & PX_EV_OUT));
+  if (*reg == want) return 0;
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET};
+  if (want & PX_EV_OUT) ev.events |= EPOLLOUT;
+  /* The parity bit tells events of a closed earlier connect attempt
+   * (still in this epoll batch) from events of this one. */
+  uint64_t tag = client ? PX_TAG_CLIENT
+                        : PX_TAG_UP | (c->attempt ? PX_TAG_ODD : 0);
   ev.data.u64 = (uint64_t)(uintptr_t)c | tag;
-  return epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev);
+  if (epoll_ctl(w->epfd, *reg ? EPOLL_CTL_MOD : EPOLL_CTL_ADD,
+                client ? c->cfd : c->ufd, &ev) != 0)
+    return -1;
+  *reg = want;
+  return 0;
 }
 
-static void start_connect(px_worker *w, px_conn *c, int from) {
+/* The client is waited for (more of its hello or PROXY header): its
+ * socket must report bytes.  0, or -1 when c was closed. */
+static int wait_client(px_worker *w, px_conn *c) {
+  if (ep_want(w, c, 1, 0) == 0) return 0;
+  px_conn_close(w, c, "no_memory");
+  return -1;
+}
+
+/* Bytes wait for room in a socket: its writability matters from now on.
+ * (Call on a live connection.) */
+static void want_room(px_worker *w, px_conn *c) {
+  if ((px_chan_pending(&c->u2c) && ep_want(w, c, 1, 1) != 0) ||
+      (px_chan_pending(&c->c2u) && ep_want(w, c, 0, 1) != 0))
+    px_conn_abort(w, c, "no_memory");
+}
+
+/* ---------------------------------------------------------------- connect */
+static void begin_relay(px_worker *w, px_conn *c, uint32_t ev, int early);
+static int send_early(px_worker *w, px_conn *c, size_t len);
+
+/* send_early()'s outcomes. */
+enum {
+  PX_EARLY_WAIT,    /* nothing sent: the connect is still in progress */
+  PX_EARLY_ALL,     /* the PROXY header and every byte peeked went out */
+  PX_EARLY_PART,    /* the header and part of the bytes (the socket is
+                       full): the relay takes the rest from the client */
+  PX_EARLY_REFUSED, /* the connect failed: try the next address */
+  PX_EARLY_BROKEN   /* the stream cannot be continued: close */
+};
+
+static void connected(px_worker *w, px_conn *c) {
+  px_metrics_observe(w->id, PXH_CONNECT, px_metrics_now_us() - c->t_us);
+}
+
+/* Connects to the upstream's addresses from index `from` on.  early: the
+ * client's bytes peeked into w->buf just now (0: none, or not there any
+ * more), which go out at once if the connect completed inside connect()
+ * (send_early()). */
+static void start_connect(px_worker *w, px_conn *c, int from, size_t early) {
   const px_upstream *u = c->up;
   for (int i = from; i < u->naddrs; i++) {
     const px_addr *a = &u->addrs[i];
@@ -221,21 +288,36 @@ static void start_connect(px_worker *w, px_conn *c, int from) {
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if ((connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0 ||
-         errno == EINPROGRESS) &&
-        ep_add(w, fd, c, PX_TAG_UP | (c->attempt ? 0 : PX_TAG_ODD)) == 0) {
-      c->ufd = fd;
-      c->hup_u = 0;
-      c->addr_i = (uint8_t)i;
-      /* The parity bit tells events of a closed earlier attempt (still in
-       * this epoll batch) from events of this one. */
-      c->attempt ^= 1; /* registered above with the new parity */
+    if (connect(fd, (const struct sockaddr *)&a->ss, a->len) != 0 &&
+        errno != EINPROGRESS) {
+      px_count(w, PXC_CONNECT_FAILURES, 1);
+      close(fd);
+      continue;
+    }
+    c->ufd = fd;
+    c->ev_u = 0;
+    c->hup_u = 0;
+    c->addr_i = (uint8_t)i;
+    c->attempt ^= 1; /* a new parity for this attempt's events */
+    int e = early ? send_early(w, c, early) : PX_EARLY_WAIT;
+    if (e == PX_EARLY_BROKEN) {
+      px_conn_close(w, c, "upstream_error");
+      return;
+    }
+    if (e == PX_EARLY_REFUSED || ep_want(w, c, 0, e != PX_EARLY_ALL) != 0) {
+      px_count(w, PXC_CONNECT_FAILURES, 1);
+      close(fd);
+      c->ufd = -1;
+      continue;
+    }
+    if (e == PX_EARLY_WAIT) {
       c->state = PX_ST_CONNECTING;
       px_timer_set(w, c, PX_TL_CONNECT, c->cfg->connect_timeout_ms);
       return;
     }
-    px_count(w, PXC_CONNECT_FAILURES, 1);
-    close(fd);
+    connected(w, c);
+    begin_relay(w, c, 0, e);
+    return;
   }
   c->addr_i = (uint8_t)(u->naddrs - 1);
   connect_failed(w, c);
@@ -261,7 +343,10 @@ static int add_tlvs(int worker, const px_conn *c, unsigned tlvs, uint8_t *hdr,
   return r;
 }
 
-static int send_proxy_header(const px_worker *w, px_conn *c) {
+/* The PROXY header for c's upstream into hdr (cap bytes): its length, or
+ * -1. */
+static int build_proxy_header(const px_worker *w, const px_conn *c,
+                              uint8_t *hdr, size_t cap) {
   px_addr dst;
   if (c->dst) {
     dst = *c->dst;
@@ -270,7 +355,6 @@ static int send_proxy_header(const px_worker *w, px_conn *c) {
     if (getsockname(c->cfd, (struct sockaddr *)&dst.ss, &dst.len) != 0)
       memset(&dst, 0, sizeof dst);
   }
-  uint8_t hdr[1024];
   unsigned tlvs = c->up->pp == 2 ? c->up->pp_tlvs : 0;
   /* The AUTHORITY TLV gets the name with non-printable bytes as '?'. */
   char auth[SNI_MAX_NAME + 1] = "";
@@ -282,16 +366,24 @@ static int send_proxy_header(const px_worker *w, px_conn *c) {
     }
     auth[l] = 0;
   }
-  int n = px_pp_build(c->up->pp, &c->client, &dst, auth, hdr, sizeof hdr);
+  int n = px_pp_build(c->up->pp, &c->client, &dst, auth, hdr, cap);
   if (n > 0 && c->ssl && c->up->pp == 2) {
     /* What the client negotiated with the proxy (docs/proxy.md). */
     uint8_t tlv[256];
     int tl = px_tls_pp2_ssl(c->ssl, tlv, sizeof tlv);
     n = tl < 0 ? -1
-               : px_pp_v2_add_tlv(hdr, (size_t)n, sizeof hdr, PX_PP2_TYPE_SSL,
-                                  tlv, (size_t)tl);
+               : px_pp_v2_add_tlv(hdr, (size_t)n, cap, PX_PP2_TYPE_SSL, tlv,
+                                  (size_t)tl);
   }
-  if (n > 0 && tlvs) n = add_tlvs(w->id, c, tlvs, hdr, (size_t)n, sizeof hdr);
+  if (n > 0 && tlvs) n = add_tlvs(w->id, c, tlvs, hdr, (size_t)n, cap);
+  return n < 0 ? -1 : n;
+}
+
+#define PX_HDR_CAP 1024 /* the PROXY header with every TLV we send */
+
+static int send_proxy_header(const px_worker *w, px_conn *c) {
+  uint8_t hdr[PX_HDR_CAP];
+  int n = build_proxy_header(w, c, hdr, sizeof hdr);
   if (n < 0) return -1;
   /* The socket was just connected, its send buffer is empty: a header of a
    * few hundred bytes goes out whole or the connection is broken. */
@@ -299,19 +391,61 @@ static int send_proxy_header(const px_worker *w, px_conn *c) {
   return s == n ? 0 : -1;
 }
 
+/* Right after connect(): where the upstream is near (loopback, the same
+ * host or rack) the handshake has completed inside the call, and the
+ * PROXY header and the client's bytes peeked into w->buf (len, still
+ * queued in the client's socket) go out at once, in one system call,
+ * instead of after a wake-up for writability.  What was sent is then
+ * dropped from the client's socket without a copy (MSG_TRUNC: TCP
+ * discards).  A connect still in progress takes nothing (EAGAIN) and the
+ * usual path follows; a failed one reports its error here. */
+static int send_early(px_worker *w, px_conn *c, size_t len) {
+  uint8_t hdr[PX_HDR_CAP];
+  int hl = c->up->pp ? build_proxy_header(w, c, hdr, sizeof hdr) : 0;
+  if (hl < 0) return PX_EARLY_BROKEN;
+  struct iovec iov[2] = {{hdr, (size_t)hl}, {w->buf, len}};
+  struct msghdr m = {.msg_iov = hl ? iov : iov + 1,
+                     .msg_iovlen = hl ? 2 : 1};
+  long n = (long)sendmsg(c->ufd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (n < 0)
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR
+               ? PX_EARLY_WAIT
+               : PX_EARLY_REFUSED;
+  if (n < hl) return PX_EARLY_BROKEN; /* part of the header only */
+  size_t data = (size_t)n - (size_t)hl;
+  if (data && (long)recv(c->cfd, w->buf, data, MSG_TRUNC | MSG_DONTWAIT) !=
+                  (long)data)
+    return PX_EARLY_BROKEN;
+  c->c2u.bytes += data;
+  return data == len ? PX_EARLY_ALL : PX_EARLY_PART;
+}
+
 static void relay(px_worker *w, px_conn *c, int from_client, uint32_t ev);
 
+/* relay()'s first argument when the relay starts: pump both ways, or
+ * everything the client sent so far went with the connect (send_early()). */
+enum { PX_START = -1, PX_START_SENT = -2 };
+
 /* The upstream is connected (and a terminated handshake complete): the
- * PROXY header, then the relay. */
-static void begin_relay(px_worker *w, px_conn *c, uint32_t ev) {
-  if (c->up->pp && send_proxy_header(w, c) != 0) {
+ * PROXY header (unless send_early() sent it: early), then the relay.  The
+ * client's socket is registered now if its bytes never had to be waited
+ * for: the registration then reports whatever came after the bytes sent
+ * early (more bytes, the FIN).  A socket registered before may have had
+ * its FIN reported with the hello's last bytes: it is read at once. */
+static void begin_relay(px_worker *w, px_conn *c, uint32_t ev, int early) {
+  if (!early && c->up->pp && send_proxy_header(w, c) != 0) {
     px_conn_close(w, c, "upstream_error");
+    return;
+  }
+  int fresh = c->ev_c == 0;
+  if (ep_want(w, c, 1, c->ssl != NULL) != 0) {
+    px_conn_close(w, c, "no_memory");
     return;
   }
   c->state = PX_ST_RELAY;
   c->u2c.hold_empty_eof = c->tls && !c->ssl; /* see closed_early() */
   px_timer_set(w, c, PX_TL_IDLE, c->cfg->idle_timeout_ms);
-  relay(w, c, -1, ev);
+  relay(w, c, early == PX_EARLY_ALL && fresh ? PX_START_SENT : PX_START, ev);
 }
 
 /* `terminate`: the handshake runs in this loop, driven by the client's
@@ -328,7 +462,7 @@ static void tls_step(px_worker *w, px_conn *c) {
     return;
   }
   /* The upstream may have spoken already: pump both ways. */
-  begin_relay(w, c, EPOLLIN);
+  begin_relay(w, c, EPOLLIN, 0);
 }
 
 static void start_tls(px_worker *w, px_conn *c) {
@@ -339,7 +473,8 @@ static void start_tls(px_worker *w, px_conn *c) {
     return;
   }
   c->ssl = px_tls_conn_new(c->up->tls, c->cfd);
-  if (!c->ssl) {
+  /* OpenSSL may wait for the client's socket to take its records. */
+  if (!c->ssl || ep_want(w, c, 1, 1) != 0) {
     px_conn_close(w, c, "no_memory");
     return;
   }
@@ -366,16 +501,15 @@ static void on_upstream(px_worker *w, px_conn *c, uint32_t ev) {
     px_count(w, PXC_CONNECT_FAILURES, 1);
     close(c->ufd);
     c->ufd = -1;
-    start_connect(w, c, c->addr_i + 1);
+    start_connect(w, c, c->addr_i + 1, 0);
     return;
   }
   if (!(ev & EPOLLOUT)) return;
-  uint64_t now_us = px_metrics_now_us();
-  px_metrics_observe(w->id, PXH_CONNECT, now_us - c->t_us);
+  connected(w, c);
   if (c->up->tls)
     start_tls(w, c);
   else
-    begin_relay(w, c, ev);
+    begin_relay(w, c, ev, 0);
 }
 
 /* ---------------------------------------------------------------- hello */
@@ -501,13 +635,30 @@ static int hello_consume(px_conn *c, size_t queued, size_t *need) {
 }
 
 /* The routing decision made: connect (the hello timer gives way to the
- * connect timer). */
+ * connect timer).  early: bytes peeked into w->buf just now that can go
+ * with the connect (start_connect()). */
 static void connect_to(px_worker *w, px_conn *c, const char *label,
-                       const px_upstream *up) {
+                       const px_upstream *up, size_t early) {
   c->route = label;
   c->up = up;
   px_count(w, PXC_ROUTED, 1);
-  start_connect(w, c, 0);
+  start_connect(w, c, 0, up->tls ? 0 : early);
+}
+
+/* The first look at a client accepted from a deferring listener found no
+ * byte: the kernel handed it over only when the deferral ran out, so it
+ * has been connected that long already (listen.h), which counts towards
+ * its deadlines (`silent`, then hello_timeout, both from the connect) and
+ * its logged duration. */
+static void deferral_spent(px_worker *w, px_conn *c) {
+  const px_server *s = server_of(c);
+  unsigned full = c->silent ? s->silent_ms : s->hello_timeout_ms;
+  c->t_start = c->t_start > PX_DEFER_ACCEPT_MS
+                   ? c->t_start - PX_DEFER_ACCEPT_MS
+                   : 0;
+  if (full)
+    px_timer_set(w, c, PX_TL_HELLO,
+                 full > PX_DEFER_ACCEPT_MS ? full - PX_DEFER_ACCEPT_MS : 1);
 }
 
 /* A byte came before the server's `silent` deadline: from now on the
@@ -530,7 +681,7 @@ static void silent_expired(px_worker *w, px_conn *c) {
       recv(c->cfd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
       (errno == EAGAIN || errno == EWOULDBLOCK)) {
     c->silent = 0;
-    connect_to(w, c, "silent", server_of(c)->silent_up);
+    connect_to(w, c, "silent", server_of(c)->silent_up, 0);
     return;
   }
   end_silence(w, c);
@@ -538,7 +689,8 @@ static void silent_expired(px_worker *w, px_conn *c) {
 
 static void do_hello(px_worker *w, px_conn *c) {
   size_t peeked = 0, need = 0;
-  int r;
+  int r, fresh = c->deferred;
+  c->deferred = 0;
   if (c->hb) {
     r = hello_read(c, &need);
   } else {
@@ -550,13 +702,18 @@ static void do_hello(px_worker *w, px_conn *c) {
   if (c->silent && (r != SNI_EAGAIN || peeked > 0 || c->hb))
     end_silence(w, c);
   if (r == SNI_EAGAIN) {
+    if (fresh && peeked == 0 && !c->hb) deferral_spent(w, c);
     /* Peeking: what is queued plus what is missing (nothing before the
      * first byte: the bytes might not be TLS).  Consuming: what is
      * missing. */
     size_t mark = c->hb ? need : peeked > 0 && need > 1 ? peeked + need : 0;
     wait_for_more(c, mark < PX_PEEK_QUEUED ? mark : PX_PEEK_QUEUED);
+    wait_client(w, c);
     return;
   }
+  /* The peeked copy can go out with the connect, unless the bytes had to
+   * be read (they wait in c2u, to be sent first). */
+  size_t early = c->hb ? 0 : peeked;
   if (c->lowat) {
     int one = 1;
     setsockopt(c->cfd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
@@ -587,7 +744,7 @@ static void do_hello(px_worker *w, px_conn *c) {
     }
     return;
   }
-  connect_to(w, c, rt.label, rt.up);
+  connect_to(w, c, rt.label, rt.up, early);
 }
 
 /* After the PROXY header, if any: the hello, or for a `tls off` server
@@ -601,7 +758,7 @@ static void start_hello(px_worker *w, px_conn *c) {
     return;
   }
   px_route rt = px_route_plain(s);
-  connect_to(w, c, rt.label, rt.up);
+  connect_to(w, c, rt.label, rt.up, 0);
 }
 
 static void do_proxy_header(px_worker *w, px_conn *c) {
@@ -609,21 +766,30 @@ static void do_proxy_header(px_worker *w, px_conn *c) {
    * (64 KiB, just under the v2 maximum; docs/proxy.md). */
   const size_t cap =
       sizeof w->buf < PX_PP_V2_MAX ? sizeof w->buf : PX_PP_V2_MAX;
+  int fresh = c->deferred;
+  c->deferred = 0;
   long n = (long)recv(c->cfd, w->buf, cap, MSG_PEEK | MSG_DONTWAIT);
   if (n == 0) {
     px_conn_close(w, c, "closed_before_hello");
     return;
   }
   if (n < 0) {
-    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
       px_conn_close(w, c, "client_error");
+      return;
+    }
+    if (fresh) deferral_spent(w, c);
+    wait_client(w, c);
     return;
   }
   px_addr src, dst;
   memset(&src, 0, sizeof src);
   memset(&dst, 0, sizeof dst);
   int r = px_pp_parse(w->buf, (size_t)n, &src, &dst);
-  if (r == 0 && (size_t)n < cap) return; /* more to come */
+  if (r == 0 && (size_t)n < cap) { /* more to come */
+    wait_client(w, c);
+    return;
+  }
   if (r <= 0) {
     px_count(w, PXC_PP_REJECTED, 1);
     px_conn_close(w, c, r == 0 ? "proxy_header_too_large" : "bad_proxy_header");
@@ -700,9 +866,18 @@ static void relay_result(px_worker *w, px_conn *c, long m1, long m2,
     px_timer_set(w, c, PX_TL_IDLE, c->cfg->idle_timeout_ms);
 }
 
-/* from_client: 1 event on the client socket, 0 on the upstream socket, -1
- * start (pump both ways). */
+static void relay_pump(px_worker *w, px_conn *c, int from_client,
+                       uint32_t ev);
+
+/* from_client: 1 event on the client socket, 0 on the upstream socket,
+ * PX_START or PX_START_SENT (begin_relay()). */
 static void relay(px_worker *w, px_conn *c, int from_client, uint32_t ev) {
+  relay_pump(w, c, from_client, ev);
+  if (c->state == PX_ST_RELAY) want_room(w, c);
+}
+
+static void relay_pump(px_worker *w, px_conn *c, int from_client,
+                       uint32_t ev) {
   if (from_client < 0) {
     int sp = c->cfg->use_splice && !c->ssl;
     if (px_chan_open(&c->c2u, sp) || px_chan_open(&c->u2c, sp)) {
@@ -723,10 +898,12 @@ static void relay(px_worker *w, px_conn *c, int from_client, uint32_t ev) {
   const uint32_t in = EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR;
   int do_c2u, do_u2c;
   if (from_client < 0) {
-    /* Start: the hello waits in the client socket.  The upstream's side is
-     * pumped only if the connect event already reported bytes from it (a
-     * server that speaks first); later bytes raise their own edge. */
-    do_c2u = 1;
+    /* Start: the hello waits in the client socket (unless it went with the
+     * connect: then any later byte raises an edge of its own).  The
+     * upstream's side is pumped only if the connect event already reported
+     * bytes from it (a server that speaks first); later bytes raise their
+     * own edge. */
+    do_c2u = from_client == PX_START;
     do_u2c = (ev & in) != 0;
   } else if (from_client) {
     /* Readable client feeds c2u; writable client drains u2c, which only
@@ -752,7 +929,6 @@ static void on_client(px_worker *w, px_conn *c, uint32_t ev) {
         do_proxy_header(w, c);
       break;
     case PX_ST_HELLO:
-      /* Registration reports "writable" at once; only new bytes matter. */
       if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) do_hello(w, c);
       break;
     case PX_ST_TLS:
@@ -828,13 +1004,12 @@ void px_conn_accept(px_worker *w, int li, int fd, const px_addr *peer) {
   }
   const px_server *s = server_of(c);
   c->silent = s->tls && s->silent_ms;
+  c->deferred = w->defer_ms[li] != 0;
   px_timer_set(w, c, PX_TL_HELLO,
                c->silent ? s->silent_ms : s->hello_timeout_ms);
-  if (ep_add(w, fd, c, PX_TAG_CLIENT) != 0) {
-    px_conn_close(w, c, "no_memory");
-    return;
-  }
-  /* The hello often arrived with the handshake's last ACK: try now. */
+  /* The hello often arrived with the handshake's last ACK (always, from a
+   * deferring listener, unless the deferral ran out): try now.  The
+   * socket is registered with epoll only if it has to be waited for. */
   if (c->state == PX_ST_PP)
     do_proxy_header(w, c);
   else
@@ -854,7 +1029,7 @@ void px_conn_expire(px_worker *w, px_conn *c, int l) {
     px_timer_del(w, c);
     close(c->ufd);
     c->ufd = -1;
-    start_connect(w, c, c->addr_i + 1);
+    start_connect(w, c, c->addr_i + 1, 0);
   } else {
     px_count(w, PXC_IDLE_TIMEOUTS, 1);
     px_conn_abort(w, c, "idle_timeout");

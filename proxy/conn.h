@@ -46,6 +46,13 @@ typedef struct px_conn {
   uint8_t tls; /* the client's first bytes were a TLS record */
   /* The hello deadline is the server's `silent` one: no byte yet. */
   uint8_t silent;
+  /* Accepted on a listener with TCP_DEFER_ACCEPT (listen.h) and not yet
+   * peeked at: finding no byte means the kernel held the client for the
+   * deferral already (its deadlines are moved back by that much). */
+  uint8_t deferred;
+  /* What each socket is registered for in the worker's epoll set:
+   * PX_EV_* bits, 0 = not registered (conn.c, ep_want()). */
+  uint8_t ev_c, ev_u;
   const char *verdict;
   px_cfg *cfg;
   const px_upstream *up;

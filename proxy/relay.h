@@ -35,6 +35,9 @@ typedef struct px_chan {
    * sees eof with bytes == 0 and ends the connection its own way (conn.c
    * sends the TLS client an alert instead of a bare FIN). */
   uint8_t hold_empty_eof;
+  /* The direction has moved PX_RW_BUF bytes: its sockets' buffers were
+   * looked at (relay.c, bound_if_local()). */
+  uint8_t bulk;
 } px_chan;
 
 /* Empty pipes kept per worker for the next connection; at most `max`

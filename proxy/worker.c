@@ -42,6 +42,7 @@ void px_worker_refresh_cfg(px_worker *w) {
   px_cfg *n = px_cfgstore_get(&w->gen);
   px_cfg_unref(w->cfg);
   w->cfg = n;
+  px_listen_defer(w);
 }
 
 static int next_wait(px_worker *w) {
@@ -72,14 +73,34 @@ static void bury(px_worker *w) {
   }
 }
 
+/* Connections accepted per listener event: a whole batch under load, but
+ * one when the listener's event came with few others (PX_ACCEPT_QUIET
+ * events at most: at one connection in flight, the ends of the previous
+ * one): then another connection is rarely queued, and looking for one
+ * would cost a failed accept4() per connection, while one left queued
+ * costs the same, an epoll_wait() that returns at once (the listener is
+ * level-triggered). */
+#define PX_ACCEPT_BATCH 64
+#define PX_ACCEPT_QUIET 3
+
+/* Listeners first: a new client's hello goes out with its connect
+ * (conn.c), while what else came in the same batch is mostly the end of
+ * earlier connections (at one connection in flight the client closes and
+ * connects again at once), which can wait those microseconds. */
 static void dispatch(px_worker *w, const struct epoll_event *evs, int n) {
+  for (int i = 0; i < n && w->accepting; i++) {
+    uint64_t d = evs[i].data.u64;
+    if ((d & 7) == PX_TAG_LISTEN)
+      px_listen_accept(w, (int)(d >> 3),
+                       n <= PX_ACCEPT_QUIET ? 1 : PX_ACCEPT_BATCH);
+  }
   for (int i = 0; i < n; i++) {
     uint64_t d = evs[i].data.u64;
     unsigned tag = (unsigned)(d & 3);
     if ((d & 7) == PX_TAG_QUIC) {
       px_quic_event(w, d & ~(uint64_t)7, evs[i].events);
     } else if (tag == PX_TAG_LISTEN) {
-      if (w->accepting) px_listen_accept(w, (int)(d >> 3));
+      /* done above */
     } else if (tag == PX_TAG_WAKE) {
       uint64_t v;
       if (read(w->evfd, &v, sizeof v) < 0) {
@@ -148,6 +169,7 @@ static int open_all(px_worker *w, const px_cfg *cfg) {
       return -1;
     }
   }
+  px_listen_defer(w);
   struct epoll_event ev = {.events = EPOLLIN};
   ev.data.u64 = PX_TAG_WAKE;
   epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev);

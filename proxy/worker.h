@@ -40,6 +40,8 @@ typedef struct px_worker {
   int epfd, evfd;
   int lfd[PX_MAX_LISTENERS];
   px_listener lst[PX_MAX_LISTENERS];
+  /* The TCP_DEFER_ACCEPT in force on each listener, in ms (listen.h). */
+  unsigned defer_ms[PX_MAX_LISTENERS];
   int nl;
   px_cfg *cfg; /* for new connections; refreshed on accept */
   unsigned gen;

@@ -18,32 +18,6 @@ static void *xmalloc(size_t n) {
   return p;
 }
 
-uint8_t *read_file(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  size_t cap = 4096, n = 0;
-  uint8_t *tmp = xmalloc(cap);
-  for (;;) {
-    size_t got = fread(tmp + n, 1, cap - n, f);
-    n += got;
-    if (n < cap) break;
-    cap *= 2;
-    uint8_t *t2 = realloc(tmp, cap);
-    if (!t2) abort();
-    tmp = t2;
-  }
-  int bad = ferror(f);
-  fclose(f);
-  if (bad) {
-    free(tmp);
-    return NULL;
-  }
-  uint8_t *exact = dup_exact(tmp, n);
-  free(tmp);
-  *len = n;
-  return exact;
-}
-
 uint8_t *dup_exact(const void *p, size_t n) {
   uint8_t *d = xmalloc(n);
   if (n) memcpy(d, p, n);
@@ -53,7 +27,7 @@ uint8_t *dup_exact(const void *p, size_t n) {
 uint8_t *corpus_file(const char *name, const char *file, size_t *len) {
   char path[1024];
   snprintf(path, sizeof path, "%s/%s/%s", SNI_TEST_DATA, name, file);
-  return read_file(path, len);
+  return sni_file_load(path, SIZE_MAX, len);
 }
 
 static int cmp_names(const void *a, const void *b) {
@@ -482,3 +456,4 @@ int corpus_teardown(void **state) {
   corpus_free(corpus, n_corpus);
   return 0;
 }
+

@@ -10,17 +10,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "file_util.h"
 #include "json.h"
+#include "routing_check.h"
 #include "sniroute.h"
 
 /* Every vector directory ships 29 cases; fewer means a broken checkout. */
 #define MIN_CORPUS_CASES 29
 
 /* ---- files and the corpus ---------------------------------------------- */
-
-/* The whole file in a malloc'd buffer of exactly its size (1 byte for an
- * empty file), or NULL if it cannot be opened. */
-uint8_t *read_file(const char *path, size_t *len);
 
 /* A malloc'd copy of exactly n bytes: reading past it is an ASan error. */
 uint8_t *dup_exact(const void *p, size_t n);

@@ -63,7 +63,7 @@ static int load_json(const char *dir, const char *rel, json_value *out) {
   char path[2048];
   snprintf(path, sizeof path, "%s/%s", dir, rel);
   size_t len;
-  uint8_t *text = read_file(path, &len);
+  uint8_t *text = sni_file_load(path, SIZE_MAX, &len);
   if (!text) {
     print_message("%s not found (third-party data, not in the repository): skipped\n", path);
     return 0;

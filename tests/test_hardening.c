@@ -16,6 +16,8 @@
 
 #include "parser_util.h"
 #include "sniroute.h"
+/* Internal: the parser schema tables, checked by test_schema_consistent. */
+#include "../lib/hs_schema.h"
 
 /* ---- map loader ---------------------------------------------------------- */
 
@@ -427,14 +429,14 @@ static void test_parser_null_arguments(void **state) {
   memset(&p, 0xA5, sizeof p);
   assert_int_equal(sni_parser_init(&p, NULL, NULL), SNI_EINVAL);
   assert_int_equal(sni_parser_status(&p), SNI_EINVAL);
-  sni_limits bad = {0, 0, 1};
+  sni_limits bad = {0, 0, 0x80000000u}; /* no such flag */
   assert_int_equal(sni_parser_init(&p, &h, &bad), SNI_EINVAL);
   assert_int_equal(sni_parser_feed(&p, &first, 1), SNI_EINVAL);
 }
 
-/* Every path of a real parse keeps the marker: the whole-hello fast path
- * (including its fallback to the element states), byte-wise feeding,
- * completion and sticky errors all still answer from the parse. */
+/* Every path of a real parse keeps the marker: a whole hello in one span,
+ * a hello whose last byte comes later, completion and sticky errors all
+ * still answer from the parse. */
 static void test_parser_initialised_paths(void **state) {
   (void)state;
   buf e = {0}, w = {0};
@@ -448,7 +450,7 @@ static void test_parser_initialised_paths(void **state) {
   assert_int_equal(sni_parser_feed(&p, w.p, w.n), (int)w.n);
   assert_int_equal(sni_parser_status(&p), (int)w.n);
   assert_int_equal(sni_parser_feed(&p, w.p, 1), 0);
-  /* fast path refuses a truncated last byte of one record and falls back */
+  /* the last byte of the record in a second feed */
   assert_int_equal(sni_parser_init(&p, &h, NULL), 0);
   assert_int_equal(sni_parser_feed(&p, w.p, w.n - 1), SNI_EAGAIN);
   assert_int_equal(sni_parser_need(&p), 1);
@@ -458,8 +460,8 @@ static void test_parser_initialised_paths(void **state) {
   assert_int_equal(sni_parser_init(&p, &h, NULL), 0);
   assert_int_equal(sni_parser_feed(&p, "GET ", 4), SNI_ENOTTLS);
   assert_int_equal(sni_parser_status(&p), SNI_ENOTTLS);
-  /* a duplicate extension sends the fast path back to the element states
-   * after it reset the parser: the answer still comes from the parse */
+  /* a duplicate extension found inside a whole-hello span: the error is
+   * sticky and comes from the parse */
   ext_sni(&e, "c.example");
   b_reset(&w);
   build_wire(&w, &s);
@@ -469,6 +471,58 @@ static void test_parser_initialised_paths(void **state) {
   assert_int_equal(sni_parser_feed(&p, w.p, 1), SNI_EPROTO);
   b_free(&w);
   b_free(&e);
+}
+
+/* The schema's hand-kept structure (lib/hs_schema.h): each schema starts
+ * right after the previous one's end, lists are opened with SB_REPEAT
+ * exactly when their entry schema ends with END_ENTRY of itself, fixed
+ * parts fit the carry-over buffer, and the extension table is keyed by its
+ * own slot hash with distinct duplicate bits.  A wrong edit of the table
+ * fails here instead of mis-parsing. */
+static void test_schema_consistent(void **state) {
+  (void)state;
+  const size_t n = sizeof sni_hs_schema / sizeof sni_hs_schema[0];
+  for (unsigned s = 0; s < SS_COUNT; s++) {
+    unsigned at = sni_hs_schema_start[s];
+    assert_true(at < n);
+    if (s > 0) {
+      assert_true(at > sni_hs_schema_start[s - 1]);
+      assert_int_equal(sni_hs_schema[at - 1].kind, SK_END);
+    }
+    unsigned end = at;
+    while (sni_hs_schema[end].kind != SK_END) end++;
+    if (s + 1 < SS_COUNT) assert_int_equal(end + 1, sni_hs_schema_start[s + 1]);
+    else assert_int_equal(end + 1, n);
+  }
+  for (size_t i = 0; i < n; i++) {
+    const sni_hs_elem *el = &sni_hs_schema[i];
+    assert_true(el->pre + el->width <= SNI_HS_TMP);
+    assert_true(el->item == 1 || el->item == 2);
+    if (el->body != SB_SEQ && el->body != SB_REPEAT) continue;
+    assert_true(el->arg < SS_COUNT);
+    unsigned end = sni_hs_schema_start[el->arg];
+    while (sni_hs_schema[end].kind != SK_END) end++;
+    const sni_hs_elem *e = &sni_hs_schema[end];
+    if (el->body == SB_REPEAT) {
+      assert_true(e->flags & SF_REPEAT);
+      assert_int_equal(e->arg, el->arg);
+    } else {
+      assert_false(e->flags & SF_REPEAT);
+    }
+  }
+  for (unsigned i = 0; i < SL_COUNT; i++) {
+    const sni_list_desc *d = &sni_hs_lists[i];
+    assert_true(d->cap >= 1 && d->cap <= UINT8_MAX);
+    assert_true(d->offn < sizeof(sni_hello) && d->off < sizeof(sni_hello));
+  }
+  uint32_t bits = 0;
+  for (unsigned i = 0; i < SNI_HS_EXT_SLOTS; i++) {
+    const sni_ext_rule *r = &sni_hs_ext_rules[i];
+    if (r->schema == 0) continue;
+    assert_int_equal(SNI_HS_EXT_SLOT(r->type), i);
+    assert_true(r->bit < 16 && !(bits & (1u << r->bit)));
+    bits |= 1u << r->bit;
+  }
 }
 
 int main(void) {
@@ -488,6 +542,7 @@ int main(void) {
       cmocka_unit_test(test_parser_uninitialised_garbage),
       cmocka_unit_test(test_parser_null_arguments),
       cmocka_unit_test(test_parser_initialised_paths),
+      cmocka_unit_test(test_schema_consistent),
       cmocka_unit_test(test_conflict_alpn_escaped),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

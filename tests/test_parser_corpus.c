@@ -56,11 +56,17 @@ static void cmp_bool(const vec *v, const char *key, unsigned got) {
     mismatch(v, "%s: truth %d, parser %u", key, j->boolean, got);
 }
 
+/* The i-th entry of an array of 8- or 16-bit values. */
+static unsigned at(const void *arr, size_t size, size_t i) {
+  return size == sizeof(uint16_t) ? ((const uint16_t *)arr)[i]
+                                  : ((const uint8_t *)arr)[i];
+}
+
 /* A wire-order list against a capped parser list: the first cap entries
  * are kept, the count saturates, and the bit says whether any fell off. */
 static void cmp_list(const vec *v, const char *key, size_t count,
-                     unsigned (*at)(const sni_hello *, size_t),
-                     const sni_hello *h, size_t cap, unsigned trunc_bit) {
+                     const void *arr, size_t size, const sni_hello *h,
+                     size_t cap, unsigned trunc_bit) {
   const json_value *j = field(v, key, JSON_ARRAY);
   if (!j) return;
   size_t keep = j->n < cap ? j->n : cap;
@@ -74,9 +80,9 @@ static void cmp_list(const vec *v, const char *key, size_t count,
       mismatch(v, "%s[%zu] is not an integer in the truth", key, i);
       return;
     }
-    if ((long long)at(h, i) != j->items[i].integer) {
+    if ((long long)at(arr, size, i) != j->items[i].integer) {
       mismatch(v, "%s[%zu]: truth %lld, parser %u", key, i,
-               j->items[i].integer, at(h, i));
+               j->items[i].integer, at(arr, size, i));
       return;
     }
   }
@@ -87,51 +93,39 @@ static void cmp_list(const vec *v, const char *key, size_t count,
              want_trunc ? "set" : "clear");
 }
 
-#define ACCESSOR(fn, arr)                                                   \
-  static unsigned fn(const sni_hello *h, size_t i) { return h->arr[i]; }
-ACCESSOR(at_ciphers, cipher_suites)
-ACCESSOR(at_exts, extensions)
-ACCESSOR(at_ext_lens, extension_lengths)
-ACCESSOR(at_groups, groups)
-ACCESSOR(at_ks_groups, key_share_groups)
-ACCESSOR(at_ks_lens, key_share_lengths)
-ACCESSOR(at_sigalgs, sigalgs)
-ACCESSOR(at_sigalgs_cert, sigalgs_cert)
-ACCESSOR(at_dc, dc_sigalgs)
-ACCESSOR(at_versions, versions)
-ACCESSOR(at_pf, point_formats)
-ACCESSOR(at_comp, compression)
-ACCESSOR(at_rec_len, record_lengths)
-ACCESSOR(at_rec_ver, record_versions)
-
-static void cmp_sni(const vec *v, const sni_hello *h) {
-  const json_value *j = json_get(&v->truth, "sni");
+/* A name against the truth's string, or null for a hello without one
+ * (then the parser's copy must be empty). */
+static void cmp_str(const vec *v, const char *key, unsigned present,
+                    const char *s, size_t len) {
+  const json_value *j = json_get(&v->truth, key);
   if (!j) return;
   if (j->type == JSON_NULL) {
-    if (h->sni_present || h->sni_len != 0 || h->sni[0] != '\0' ||
-        h->sni_normalized_len != 0 || h->sni_normalized[0] != '\0' ||
-        h->name_flags != 0)
-      mismatch(v, "sni: truth null, parser present=%u len=%u flags=%u",
-               h->sni_present, h->sni_len, h->name_flags);
+    if (present || len != 0 || s[0] != '\0')
+      mismatch(v, "%s: truth null, parser present=%u len=%zu", key, present,
+               len);
     return;
   }
   if (j->type != JSON_STRING) {
-    mismatch(v, "sni: unexpected JSON type");
+    mismatch(v, "%s: unexpected JSON type", key);
     return;
   }
-  if (!h->sni_present || h->sni_len != j->str_len ||
-      memcmp(h->sni, j->str, j->str_len) != 0 || h->sni[h->sni_len] != '\0')
-    mismatch(v, "sni: truth \"%s\", parser present=%u \"%.*s\"", j->str,
-             h->sni_present, (int)h->sni_len, h->sni);
+  if (!present || len != j->str_len || memcmp(s, j->str, len) != 0 ||
+      s[len] != '\0')
+    mismatch(v, "%s: truth \"%s\", parser present=%u \"%.*s\"", key, j->str,
+             present, (int)len, s);
 }
 
 /* The normalized name is the sent name, ASCII-lowercased, without one
- * trailing dot; every corpus name is a valid DNS name. */
+ * trailing dot (empty, with no flags, when there is none); every corpus
+ * name is a valid DNS name.  Not in the truth files: derived here. */
 static void cmp_normalized(const vec *v, const sni_hello *h) {
-  if (!h->sni_present) return;
   char want[SNI_MAX_NAME + 1];
-  size_t n = h->sni_len;
+  size_t n = h->sni_present ? h->sni_len : 0;
   unsigned flags = 0;
+  if (n > SNI_MAX_NAME) {
+    mismatch(v, "sni_len %zu over SNI_MAX_NAME", n);
+    return;
+  }
   if (n && h->sni[n - 1] == '.') {
     n--;
     flags = SNI_NAME_TRAILING_DOT;
@@ -148,8 +142,8 @@ static void cmp_normalized(const vec *v, const sni_hello *h) {
     mismatch(v, "name_flags: expected %u, parser %u", flags, h->name_flags);
 }
 
-static void cmp_alpn(const vec *v, const sni_hello *h) {
-  const json_value *j = field(v, "alpn", JSON_ARRAY);
+static void cmp_alpn(const vec *v, const char *key, const sni_hello *h) {
+  const json_value *j = field(v, key, JSON_ARRAY);
   if (!j) return;
   size_t used = 0, keep = 0;
   int trunc = 0;
@@ -186,18 +180,20 @@ static void cmp_alpn(const vec *v, const sni_hello *h) {
     mismatch(v, "alpn: truncated bit wrong");
 }
 
-static void cmp_random(const vec *v, const sni_hello *h) {
-  const json_value *j = field(v, "random", JSON_STRING);
+/* Fixed-size bytes against the truth's lowercase hex. */
+static void cmp_bytes(const vec *v, const char *key, const uint8_t *b,
+                      size_t n) {
+  const json_value *j = field(v, key, JSON_STRING);
   if (!j) return;
-  if (j->str_len != 64) {
-    mismatch(v, "random: truth is not 64 hex digits");
+  if (j->str_len != 2 * n) {
+    mismatch(v, "%s: truth is not %zu hex digits", key, 2 * n);
     return;
   }
-  char hex[65];
-  for (size_t i = 0; i < 32; i++)
-    snprintf(hex + 2 * i, 3, "%02x", h->random[i]);
-  if (strcmp(hex, j->str) != 0)
-    mismatch(v, "random: truth %s, parser %s", j->str, hex);
+  char hex[2 * 64 + 1];
+  for (size_t i = 0; i < n && i < 64; i++)
+    snprintf(hex + 2 * i, 3, "%02x", b[i]);
+  if (n > 64 || strcmp(hex, j->str) != 0)
+    mismatch(v, "%s: truth %s, parser %.*s", key, j->str, (int)(2 * n), hex);
 }
 
 static void cmp_max_version(const vec *v, const sni_hello *h) {
@@ -218,55 +214,89 @@ static void cmp_max_version(const vec *v, const sni_hello *h) {
              h->max_version);
 }
 
+/* Every member the truth files know, generated from SNI_HELLO_FIELDS: a
+ * key a truth file lacks is skipped (`required` above says which may not
+ * be), a new member is compared as soon as the truth files carry it. */
+#define C_NUM(type, m, key) cmp_int(v, key, h->m);
+#define C_FLAG(m, key) cmp_bool(v, key, h->m);
+#define C_COUNT(type, m)
+#define C_BYTES(m, key) cmp_bytes(v, key, h->m, sizeof h->m);
+#define C_STR(m, len, present, key)                                        \
+  cmp_str(v, key, h->present, h->m, h->len);
+#define C_LIST(type, m, count, trunc, key)                                 \
+  cmp_list(v, key, h->count, h->m, sizeof(type), h,                       \
+           sizeof h->m / sizeof(type), trunc);
+#define C_ALPN(m, count, len, trunc, key) cmp_alpn(v, key, h);
+
 static void compare_truth(const vec *v, const sni_hello *h) {
-  cmp_sni(v, h);
-  cmp_bool(v, "sni_present", h->sni_present);
+  SNI_HELLO_FIELDS(C_NUM, C_FLAG, C_COUNT, C_BYTES, C_STR, C_LIST, C_ALPN)
   cmp_normalized(v, h);
-  cmp_alpn(v, h);
-  cmp_int(v, "legacy_version", h->legacy_version);
-  cmp_int(v, "record_version", h->record_version);
-  cmp_list(v, "supported_versions", h->n_versions, at_versions, h,
-           SNI_CAP_VERSIONS, SNI_TRUNC_VERSIONS);
-  cmp_list(v, "cipher_suites", h->n_ciphers, at_ciphers, h, SNI_CAP_CIPHERS,
-           SNI_TRUNC_CIPHERS);
-  cmp_list(v, "compression_methods", h->n_compression, at_comp, h,
-           SNI_CAP_COMPRESSION, SNI_TRUNC_COMPRESSION);
-  cmp_list(v, "extensions", h->n_extensions, at_exts, h, SNI_CAP_EXTENSIONS,
-           SNI_TRUNC_EXTENSIONS);
-  cmp_list(v, "extension_lengths", h->n_extensions, at_ext_lens, h,
-           SNI_CAP_EXTENSIONS, SNI_TRUNC_EXTENSIONS);
-  cmp_list(v, "groups", h->n_groups, at_groups, h, SNI_CAP_GROUPS,
-           SNI_TRUNC_GROUPS);
-  cmp_list(v, "key_share_groups", h->n_key_shares, at_ks_groups, h,
-           SNI_CAP_KEY_SHARES, SNI_TRUNC_KEY_SHARES);
-  cmp_list(v, "key_share_lengths", h->n_key_shares, at_ks_lens, h,
-           SNI_CAP_KEY_SHARES, SNI_TRUNC_KEY_SHARES);
-  cmp_list(v, "signature_algorithms", h->n_sigalgs, at_sigalgs, h,
-           SNI_CAP_SIGALGS, SNI_TRUNC_SIGALGS);
-  cmp_list(v, "signature_algorithms_cert", h->n_sigalgs_cert, at_sigalgs_cert,
-           h, SNI_CAP_SIGALGS_CERT, SNI_TRUNC_SIGALGS_CERT);
-  cmp_list(v, "delegated_credentials_sig_algs", h->n_dc_sigalgs, at_dc, h,
-           SNI_CAP_DC_SIGALGS, SNI_TRUNC_DC_SIGALGS);
-  cmp_list(v, "ec_point_formats", h->n_point_formats, at_pf, h,
-           SNI_CAP_POINT_FORMATS, SNI_TRUNC_POINT_FORMATS);
-  cmp_int(v, "session_id_len", h->session_id_len);
-  cmp_bool(v, "session_ticket", h->session_ticket);
-  cmp_bool(v, "psk", h->psk);
-  cmp_int(v, "psk_identities", h->psk_identities);
-  cmp_bool(v, "early_data", h->early_data);
-  cmp_bool(v, "ech", h->ech);
-  cmp_bool(v, "grease", h->grease);
-  cmp_int(v, "hello_len", h->hello_len);
-  cmp_int(v, "wire_len", h->wire_len);
-  cmp_int(v, "records", h->records);
-  cmp_list(v, "record_lengths", h->n_record_list, at_rec_len, h,
-           SNI_CAP_RECORDS, SNI_TRUNC_RECORDS);
-  cmp_list(v, "record_versions", h->n_record_list, at_rec_ver, h,
-           SNI_CAP_RECORDS, SNI_TRUNC_RECORDS);
-  cmp_random(v, h);
   cmp_max_version(v, h);
   /* The parser must see the same fields the truth's list bytes imply. */
   if (h->sslv2) mismatch(v, "sslv2 set on a TLS-framed hello");
+}
+
+/* SNI_HELLO_FIELDS names every member of sni_hello, in order, once: a
+ * positional initializer with one value per listed member must fill the
+ * struct exactly (a missing member is a missing initializer, an error
+ * here), and the listed offsets must strictly increase (no member twice,
+ * none out of order).  Each listed type must be the member's. */
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic error "-Wmissing-field-initializers"
+#pragma GCC diagnostic error "-Wmissing-braces"
+#endif
+#define Z_SCALAR(...) 0,
+#define Z_ARRAY(...) {0},
+static const sni_hello every_member_listed = {
+    SNI_HELLO_FIELDS(Z_SCALAR, Z_SCALAR, Z_SCALAR, Z_ARRAY, Z_ARRAY, Z_ARRAY,
+                     Z_ARRAY)};
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+#define MEMBER(m) (((const sni_hello *)0)->m)
+#define IS(type, e) _Generic((e), type: 1, default: 0)
+#define T_NUM(type, m, key)                                                 \
+  _Static_assert(IS(type, MEMBER(m)), #m " is not " #type);
+#define T_FLAG(m, key) _Static_assert(IS(uint8_t, MEMBER(m)), #m);
+#define T_COUNT(type, m) T_NUM(type, m, "")
+#define T_BYTES(m, key) _Static_assert(IS(uint8_t, MEMBER(m)[0]), #m);
+#define T_STR(m, len, present, key)                                         \
+  _Static_assert(IS(char, MEMBER(m)[0]), #m);
+#define T_LIST(type, m, count, trunc, key)                                  \
+  _Static_assert(IS(type, MEMBER(m)[0]), #m " is not " #type "[]");
+#define T_ALPN(m, count, len, trunc, key)                                   \
+  _Static_assert(IS(uint8_t, MEMBER(m)[0]), #m);
+SNI_HELLO_FIELDS(T_NUM, T_FLAG, T_COUNT, T_BYTES, T_STR, T_LIST, T_ALPN)
+
+#define O_ONE(m) {offsetof(sni_hello, m), sizeof MEMBER(m), #m},
+#define O_NUM(type, m, key) O_ONE(m)
+#define O_FLAG(m, key) O_ONE(m)
+#define O_COUNT(type, m) O_ONE(m)
+#define O_BYTES(m, key) O_ONE(m)
+#define O_STR(m, len, present, key) O_ONE(m)
+#define O_LIST(type, m, count, trunc, key) O_ONE(m)
+#define O_ALPN(m, count, len, trunc, key) O_ONE(m)
+static const struct {
+  size_t off, size;
+  const char *name;
+} listed[] = {
+    SNI_HELLO_FIELDS(O_NUM, O_FLAG, O_COUNT, O_BYTES, O_STR, O_LIST, O_ALPN)};
+
+static void test_field_list_covers_struct(void **state) {
+  (void)state;
+  size_t end = 0;
+  for (size_t i = 0; i < sizeof listed / sizeof *listed; i++) {
+    if (listed[i].off < end)
+      fail_msg("SNI_HELLO_FIELDS: %s is listed out of order or twice",
+               listed[i].name);
+    end = listed[i].off + listed[i].size;
+  }
+  assert_true(end <= sizeof(sni_hello));
+  /* Only alignment padding may follow the last member. */
+  assert_true(sizeof(sni_hello) - end < _Alignof(sni_hello));
+  assert_int_equal(every_member_listed.wire_len, 0);
 }
 
 static void test_corpus_matches_truth(void **state) {
@@ -460,6 +490,7 @@ static void test_json_reader(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_json_reader),
+      cmocka_unit_test(test_field_list_covers_struct),
       cmocka_unit_test(test_corpus_matches_truth),
       cmocka_unit_test(test_normalized_names),
       cmocka_unit_test(test_ech_outer_fields),

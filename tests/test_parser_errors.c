@@ -194,7 +194,7 @@ static void test_limits_validation(void **state) {
   sni_parser p;
   const uint8_t rec[] = {0x16, 0x03, 0x01};
   sni_limits l = {0};
-  l.flags = 1;
+  l.flags = 0x80000000u; /* no such flag */
   assert_int_equal(sni_parse_ex(&h, rec, sizeof rec, &l), SNI_EINVAL);
   assert_int_equal(sni_parser_init(&p, &h, &l), SNI_EINVAL);
   l.flags = 0;

@@ -78,6 +78,16 @@ static int parse_consistent_ex(const uint8_t *w, size_t n, const char *what,
     fail_msg("%s: one-shot %s, streamed %s", what, sni_errname(rc),
              sni_errname(rc2));
   }
+  /* Routing-only validates the same way: the same verdict, and on success
+   * the same routing fields. */
+  sni_hello hr;
+  sni_limits ro = {0, 0, SNI_PARSE_ROUTING_ONLY};
+  int rcr = parse_copy(&hr, w, n, &ro);
+  if (rcr != rc)
+    fail_msg("%s: full %s, routing-only %s", what, sni_errname(rc),
+             sni_errname(rcr));
+  const char *d = rc > 0 ? routing_differs(&h1, &hr) : NULL;
+  if (d) fail_msg("%s: routing-only differs in %s", what, d);
   return rc;
 }
 

@@ -1,13 +1,9 @@
-/* "The parser never allocates": every allocator entry point is replaced in
- * this executable (forwarding to glibc's internal __libc_* functions) and
- * counted while armed; parses of the whole corpus, one-shot and streaming,
- * and of failing inputs must not call any of them.
- *
- * ASan owns malloc, so under ASan the replacements are not compiled and
- * the test is skipped; the nm check (parser_no_allocator_symbols) covers
- * those builds. */
-#include <errno.h>
-#include <malloc.h>
+/* "The parser never allocates": every allocator call of the process is
+ * counted while armed (alloc_guard.c: replaced entry points on glibc, the
+ * sanitizer's hooks under ASan); parses of the whole corpus, one-shot and
+ * streaming, and of failing inputs must not make any.  Where counting is
+ * unavailable the tests skip and the nm check (parser_no_allocator_symbols)
+ * remains. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,138 +14,38 @@
 
 #include <cmocka.h>
 
+#include "alloc_guard.h"
 #include "crypto.h"
 #include "parser_util.h"
 #include "sniroute.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define NOALLOC_UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define NOALLOC_UNDER_ASAN 1
-#endif
-#endif
-
-static volatile int armed;
-static volatile unsigned long alloc_calls;
-
-#if !defined(NOALLOC_UNDER_ASAN) && defined(__GLIBC__)
-#define NOALLOC_ACTIVE 1
-
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void __libc_free(void *);
-extern void *__libc_memalign(size_t, size_t);
-extern void *__libc_valloc(size_t);
-extern void *__libc_pvalloc(size_t);
-
-static void count(void) {
-  if (armed) alloc_calls = alloc_calls + 1;
-}
-
-void *malloc(size_t n) {
-  count();
-  return __libc_malloc(n);
-}
-
-void *calloc(size_t n, size_t m) {
-  count();
-  return __libc_calloc(n, m);
-}
-
-void *realloc(void *p, size_t n) {
-  count();
-  return __libc_realloc(p, n);
-}
-
-void free(void *p) {
-  count();
-  __libc_free(p);
-}
-
-int posix_memalign(void **out, size_t align, size_t n) {
-  count();
-  if (align < sizeof(void *) || (align & (align - 1)) != 0) return EINVAL;
-  void *p = __libc_memalign(align, n);
-  if (!p) return ENOMEM;
-  *out = p;
-  return 0;
-}
-
-void *aligned_alloc(size_t align, size_t n) {
-  count();
-  return __libc_memalign(align, n);
-}
-
-void *memalign(size_t align, size_t n) {
-  count();
-  return __libc_memalign(align, n);
-}
-
-void *valloc(size_t n) {
-  count();
-  return __libc_valloc(n);
-}
-
-void *pvalloc(size_t n) {
-  count();
-  return __libc_pvalloc(n);
-}
-
-char *strdup(const char *s) {
-  count();
-  size_t n = strlen(s) + 1;
-  char *d = __libc_malloc(n);
-  if (d) memcpy(d, s, n);
-  return d;
-}
-
-char *strndup(const char *s, size_t max) {
-  count();
-  size_t n = strnlen(s, max);
-  char *d = __libc_malloc(n + 1);
-  if (d) {
-    memcpy(d, s, n);
-    d[n] = '\0';
-  }
-  return d;
-}
-#endif
-
-
-
-static void skip_under_asan(void) {
-#ifndef NOALLOC_ACTIVE
-  print_message("allocator interposition unavailable (ASan or not glibc)\n");
+static void skip_unless_counting(void) {
+  if (sni_alloc_guard_available()) return;
+  print_message("allocator counting unavailable (not glibc, no ASan)\n");
   skip();
-#endif
 }
 
 /* Proves the counting works, so a zero below means something. */
 static void test_interposition_counts(void **state) {
   (void)state;
-  skip_under_asan();
+  skip_unless_counting();
   void *(*volatile m)(size_t) = malloc;
   void (*volatile f)(void *) = free;
   char *(*volatile sd)(const char *) = strdup;
-  alloc_calls = 0;
-  armed = 1;
+  sni_alloc_guard_arm();
   void *p = m(32);
   char *s = sd("abc");
   f(s);
   f(p);
-  armed = 0;
-  assert_int_equal(alloc_calls, 4);
-  alloc_calls = 0;
+  assert_int_equal(sni_alloc_guard_disarm(), 4);
   p = m(8); /* not armed: not counted */
   f(p);
-  assert_int_equal(alloc_calls, 0);
+  assert_int_equal(sni_alloc_guard_disarm(), 0);
 }
 
 static void test_parses_do_not_allocate(void **state) {
   (void)state;
-  skip_under_asan();
+  skip_unless_counting();
   assert_true(n_corpus >= MIN_CORPUS_CASES);
   /* Inputs prepared before arming: a synthetic failure of each kind. */
   static const uint8_t bad[][10] = {
@@ -160,8 +56,7 @@ static void test_parses_do_not_allocate(void **state) {
   };
   int results[64 * 4];
   size_t nres = 0;
-  alloc_calls = 0;
-  armed = 1;
+  sni_alloc_guard_arm();
   for (size_t c = 0; c < n_corpus && nres + 4 <= sizeof results / sizeof *results; c++) {
     const vec *v = &corpus[c];
     sni_hello h;
@@ -186,8 +81,7 @@ static void test_parses_do_not_allocate(void **state) {
   for (size_t i = 0; i < 4; i++) bad_rc[i] = sni_parse(&h, bad[i], sizeof bad[i]);
   const char *str = sni_strerror(SNI_EPROTO);
   const char *nm = sni_errname(SNI_EPROTO);
-  armed = 0;
-  unsigned long calls = alloc_calls;
+  unsigned long calls = sni_alloc_guard_disarm();
   assert_int_equal(calls, 0);
   for (size_t i = 0; i < nres; i++)
     if (!results[i]) fail_msg("parse check %zu (case %zu) failed", i, i / 4);
@@ -204,7 +98,7 @@ static void test_parses_do_not_allocate(void **state) {
  * SHA-256, on the portable and (when the CPU has it) the AES-NI code. */
 static void test_crypto_does_not_allocate(void **state) {
   (void)state;
-  skip_under_asan();
+  skip_unless_counting();
   static const uint8_t dcid[] = {0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08};
   static const uint8_t rfc9001_key[SNI_QUIC_KEY_LEN] = {
       0x1f, 0x36, 0x96, 0x13, 0xdd, 0x76, 0xd5, 0x46,
@@ -215,8 +109,7 @@ static void test_crypto_does_not_allocate(void **state) {
   const size_t body_len = sizeof pkt - HEADER;
   sni_quic_initial_keys k[2];
   int rc = 0;
-  alloc_calls = 0;
-  armed = 1;
+  sni_alloc_guard_arm();
   for (int i = 0; i < 2; i++) {
     sni_crypto_force_portable(i == 0);
     uint8_t mask[SNI_QUIC_HP_MASK_LEN], nonce[SNI_QUIC_IV_LEN], d[SNI_SHA256_LEN];
@@ -233,8 +126,7 @@ static void test_crypto_does_not_allocate(void **state) {
     sni_sha256(pkt, sizeof pkt, d);
   }
   sni_crypto_force_portable(0);
-  armed = 0;
-  assert_int_equal(alloc_calls, 0);
+  assert_int_equal(sni_alloc_guard_disarm(), 0);
   assert_int_equal(rc, 0);
   assert_memory_equal(k[0].key, rfc9001_key, sizeof rfc9001_key);
   assert_memory_equal(k[1].key, rfc9001_key, sizeof rfc9001_key);
@@ -244,7 +136,7 @@ static void test_crypto_does_not_allocate(void **state) {
  * two-datagram Chromium capture in both orders, junk, a short datagram. */
 static void test_quic_does_not_allocate(void **state) {
   (void)state;
-  skip_under_asan();
+  skip_unless_counting();
   size_t l0, l1;
   uint8_t *d0 = corpus_file("063-chromium-quic", "initial-0.bin", &l0);
   uint8_t *d1 = corpus_file("063-chromium-quic", "initial-1.bin", &l1);
@@ -254,8 +146,7 @@ static void test_quic_does_not_allocate(void **state) {
   memset(junk, 0xc3, sizeof junk);
   int rc[4];
   sni_quic_info info;
-  alloc_calls = 0;
-  armed = 1;
+  sni_alloc_guard_arm();
   for (int order = 0; order < 2; order++) {
     sni_quic q;
     sni_hello h;
@@ -267,8 +158,7 @@ static void test_quic_does_not_allocate(void **state) {
     (void)sni_quic_status(&q);
     (void)sni_quic_get_info(&q, &info);
   }
-  armed = 0;
-  assert_int_equal(alloc_calls, 0);
+  assert_int_equal(sni_alloc_guard_disarm(), 0);
   assert_int_equal(rc[0], 0);
   assert_int_equal(rc[1], SNI_EAGAIN);
   assert_int_equal(rc[2], SNI_EAGAIN);
@@ -282,15 +172,14 @@ static void test_quic_does_not_allocate(void **state) {
  * corpus hello, including the SNI_ENOSPC path. */
 static void test_fingerprints_do_not_allocate(void **state) {
   (void)state;
-  skip_under_asan();
+  skip_unless_counting();
   static sni_hello hs[64];
   size_t n = n_corpus < 64 ? n_corpus : 64;
   for (size_t c = 0; c < n; c++)
     assert_true(sni_parse(&hs[c], corpus[c].wire, corpus[c].wire_len) > 0);
   char out[SNI_JA3_MAX];
   int bad = 0;
-  alloc_calls = 0;
-  armed = 1;
+  sni_alloc_guard_arm();
   for (size_t c = 0; c < n; c++) {
     for (int v = SNI_JA4; v <= SNI_JA4_RO; v++)
       bad |= sni_ja4(&hs[c], (sni_ja4_variant)v, out, sizeof out) <= 0;
@@ -298,8 +187,7 @@ static void test_fingerprints_do_not_allocate(void **state) {
     bad |= sni_ja3_md5(&hs[c], out, sizeof out) != 32;
     bad |= sni_ja4(&hs[c], SNI_JA4, out, 8) != SNI_ENOSPC;
   }
-  armed = 0;
-  assert_int_equal(alloc_calls, 0);
+  assert_int_equal(sni_alloc_guard_disarm(), 0);
   assert_int_equal(bad, 0);
 }
 

@@ -283,6 +283,92 @@ static void test_early_data_after_hello(void **state) {
   free(extra);
 }
 
+/* Feeds n bytes in chunks of k (each an exact-size copy) to a parser
+ * started by init; returns the first result that is not EAGAIN and, in
+ * *end, the offset just past the hello when it completed. */
+static int feed_chunks(int (*init)(sni_parser *, sni_hello *, const sni_limits *),
+                       sni_hello *h, const uint8_t *w, size_t n, size_t k,
+                       const sni_limits *lim, size_t *end) {
+  sni_parser p;
+  assert_int_equal(init(&p, h, lim), 0);
+  int rc = SNI_EAGAIN;
+  *end = 0;
+  for (size_t off = 0; off < n && rc == SNI_EAGAIN; off += k) {
+    size_t m = n - off < k ? n - off : k;
+    uint8_t *c = dup_exact(w + off, m);
+    rc = sni_parser_feed(&p, c, m);
+    free(c);
+    if (rc > 0) *end = off + (size_t)rc;
+  }
+  return rc;
+}
+
+/* SNI_PARSE_ROUTING_ONLY: same verdict and routing fields as the full
+ * parse for every vector, and the same routing-only hello whatever the
+ * chunking (one shot, TCP segments, byte by byte). */
+static void test_routing_only(void **state) {
+  (void)state;
+  const sni_limits ro = {0, 0, SNI_PARSE_ROUTING_ONLY};
+  for (size_t c = 0; c < n_corpus; c++) {
+    const vec *v = &corpus[c];
+    sni_hello ref, r1, r2;
+    reference(v, &ref);
+    assert_int_equal(parse_copy(&r1, v->wire, v->wire_len, &ro),
+                     (int)v->wire_len);
+    const char *d = routing_differs(&ref, &r1);
+    if (d) fail_msg("%s: routing-only differs in %s", v->name, d);
+    const size_t chunks[] = {1460, 1};
+    for (size_t i = 0; i < 2; i++) {
+      size_t end;
+      int rc = feed_chunks(sni_parser_init, &r2, v->wire, v->wire_len,
+                           chunks[i], &ro, &end);
+      if (rc <= 0 || end != v->wire_len || memcmp(&r1, &r2, sizeof r1))
+        fail_msg("%s: routing-only in %zu-byte chunks: %d", v->name,
+                 chunks[i], rc);
+    }
+  }
+}
+
+/* sni_parser_init_handshake(): the bare handshake message (what QUIC
+ * carries) gives the hello of the records minus the record fields, in
+ * one shot, in chunks and byte by byte, full or routing-only, and a chunk
+ * running past the message reports where it ended. */
+static void test_handshake_entry(void **state) {
+  (void)state;
+  for (size_t c = 0; c < n_corpus; c++) {
+    const vec *v = &corpus[c];
+    sni_hello ref, h;
+    reference(v, &ref);
+    uint8_t hs[65536 + 16];
+    size_t n = deframe(v->wire, v->wire_len, hs, sizeof hs - 16, NULL);
+    assert_true(n > 0 && n == ref.hello_len);
+    memset(hs + n, 0x16, 16); /* whatever follows is not read */
+    sni_hello want = ref;
+    want.records = 0;
+    want.record_version = 0;
+    want.n_record_list = 0;
+    memset(want.record_versions, 0, sizeof want.record_versions);
+    memset(want.record_lengths, 0, sizeof want.record_lengths);
+    want.truncated &= (uint16_t)~SNI_TRUNC_RECORDS;
+    want.wire_len = (uint32_t)n;
+    const size_t chunks[] = {n + 16, 1460, 7, 1};
+    for (size_t i = 0; i < 4; i++) {
+      size_t end;
+      int rc = feed_chunks(sni_parser_init_handshake, &h, hs, n + 16,
+                           chunks[i], NULL, &end);
+      if (rc <= 0 || end != n || memcmp(&h, &want, sizeof h))
+        fail_msg("%s: handshake input in %zu-byte chunks: %d (%s), end %zu",
+                 v->name, chunks[i], rc, sni_errname(rc), end);
+      const sni_limits ro = {0, 0, SNI_PARSE_ROUTING_ONLY};
+      sni_hello r;
+      rc = feed_chunks(sni_parser_init_handshake, &r, hs, n, chunks[i], &ro,
+                       &end);
+      const char *d = rc > 0 ? routing_differs(&want, &r) : "result";
+      if (d) fail_msg("%s: routing-only handshake input: %s", v->name, d);
+    }
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_two_chunk_splits),
@@ -291,6 +377,8 @@ int main(void) {
       cmocka_unit_test(test_strict_prefixes_need_more),
       cmocka_unit_test(test_trailing_bytes_not_counted),
       cmocka_unit_test(test_early_data_after_hello),
+      cmocka_unit_test(test_routing_only),
+      cmocka_unit_test(test_handshake_entry),
   };
   return cmocka_run_group_tests(tests, corpus_setup, corpus_teardown);
 }

@@ -19,20 +19,15 @@
 
 #include <cmocka.h>
 
+#include "file_util.h"
 #include "sniroute.h"
 
 static uint8_t *load_vector(const char *name, size_t *len) {
   char path[512];
   snprintf(path, sizeof path, "%s/%s/hello.bin", SNI_TEST_DATA, name);
-  FILE *f = fopen(path, "rb");
-  assert_non_null(f);
-  static uint8_t data[65536];
-  *len = fread(data, 1, sizeof data, f);
-  fclose(f);
-  assert_true(*len > 0);
-  uint8_t *copy = malloc(*len);
+  uint8_t *copy = sni_file_load(path, SIZE_MAX, len);
   assert_non_null(copy);
-  memcpy(copy, data, *len);
+  assert_true(*len > 0);
   return copy;
 }
 
@@ -117,6 +112,42 @@ static void test_complete_hello(void **state) {
   }
 }
 
+/* A peek that asks for a routing-only parse (SNI_PARSE_ROUTING_ONLY in the
+ * limits) answers the same and fills what routing needs; the lists it
+ * does not need stay empty. */
+static void test_routing_only_peek(void **state) {
+  (void)state;
+  size_t len;
+  uint8_t *h = load_vector("060-chromium-tcp", &len);
+  sni_hello ref, got;
+  int want = sni_parse(&ref, h, len);
+  assert_true(want > 0 && ref.n_ciphers > 0 && ref.n_alpn > 0);
+  int c, s;
+  tcp_pair(&c, &s);
+  send_all(c, h, len);
+  const sni_limits ro = {0, 0, SNI_PARSE_ROUTING_ONLY};
+  int r = SNI_EAGAIN;
+  size_t peeked = 0, need = 0;
+  for (int k = 0; k < 200 && r == SNI_EAGAIN; k++) {
+    r = sni_peek_ex(s, buf, sizeof buf, &got, &ro, &peeked, &need);
+    if (r == SNI_EAGAIN) sleep_us(1000);
+  }
+  assert_int_equal(r, want);
+  assert_int_equal(peeked, len);
+  assert_int_equal(got.sni_len, ref.sni_len);
+  assert_memory_equal(got.sni_normalized, ref.sni_normalized, ref.sni_len);
+  assert_int_equal(got.alpn_len, ref.alpn_len);
+  assert_memory_equal(got.alpn, ref.alpn, ref.alpn_len);
+  assert_int_equal(got.max_version, ref.max_version);
+  assert_int_equal(got.ech, ref.ech);
+  assert_int_equal(got.n_ciphers, 0);
+  assert_int_equal(got.n_groups, 0);
+  assert_unconsumed(s, h, len);
+  close(c);
+  close(s);
+  free(h);
+}
+
 static void test_partial_then_eof(void **state) {
   (void)state;
   size_t len;
@@ -162,7 +193,7 @@ static void test_errors(void **state) {
   assert_int_equal(sni_peek(s, NULL, 10, &out), SNI_EINVAL);
   assert_int_equal(sni_peek(s, buf, 0, &out), SNI_EINVAL);
   assert_int_equal(sni_peek(s, buf, sizeof buf, NULL), SNI_EINVAL);
-  sni_limits bad = {.flags = 1};
+  sni_limits bad = {.flags = 0x80000000u}; /* no such flag */
   assert_int_equal(sni_peek_ex(s, buf, sizeof buf, &out, &bad, NULL, NULL),
                    SNI_EINVAL);
 
@@ -310,6 +341,7 @@ static void test_wait_timeout(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_complete_hello),
+      cmocka_unit_test(test_routing_only_peek),
       cmocka_unit_test(test_partial_then_eof),
       cmocka_unit_test(test_errors),
       cmocka_unit_test(test_wait_trickle_tcp),

@@ -166,6 +166,13 @@ static void test_file_errors(void **state) {
   bad(L "max_connections -1\n", "t.conf:2: max_connections '-1'");
   bad(L "max_connections 10000001\n", "t.conf:2: max_connections");
   bad(L "splice maybe\n", "t.conf:2: splice on|off");
+  bad(L "relay maybe\n", "t.conf:2: relay splice|copy");
+  bad(L "relay sockmap\n", "t.conf:2: relay sockmap: not available");
+  for (int i = 0; i < 2; i++) { /* the last of relay / splice wins */
+    px_cfg *r = good(i ? L "relay copy\n" : L "relay copy\nsplice on\n");
+    assert_int_equal(r->use_splice, i ? 0 : 1);
+    px_cfg_unref(r);
+  }
   bad(L "\nroutes {\nwww.a.test 127.0.0.1:1\n",
       "t.conf:3: routes { without }");
   bad(L "map x.map\n", "t.conf:2: map: files are not read here");

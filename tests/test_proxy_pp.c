@@ -7,10 +7,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "file_util.h"
 #include "json.h"
 #include "proxy/pp.h"
 
@@ -397,14 +399,13 @@ static void same_endpoint(const px_addr *got, const char *want) {
 
 static void test_v2_vectors(void **state) {
   (void)state;
-  FILE *f = vectors_path ? fopen(vectors_path, "rb") : NULL;
-  if (!f) skip(); /* not part of the repository */
-  static char text[1 << 16];
-  size_t tl = fread(text, 1, sizeof text, f);
-  fclose(f);
+  size_t tl = 0;
+  uint8_t *text = vectors_path ? sni_file_load(vectors_path, SIZE_MAX, &tl) : NULL;
+  if (!text) skip(); /* not part of the repository */
   json_value root;
   char err[200];
-  assert_int_equal(json_parse(text, tl, &root, err, sizeof err), 0);
+  assert_int_equal(json_parse((const char *)text, tl, &root, err, sizeof err), 0);
+  free(text);
   const json_value *vs = json_get(&root, "vectors");
   assert_non_null(vs);
   assert_true(vs->n >= 7);

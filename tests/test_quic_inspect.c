@@ -77,7 +77,7 @@ static void test_quic_datagrams_match_truth(void **state) {
   char args[2048], path[1024];
   snprintf(path, sizeof path, "%s/063-chromium-quic/truth.json", vectors);
   size_t tl;
-  uint8_t *tj = read_file(path, &tl);
+  uint8_t *tj = sni_file_load(path, SIZE_MAX, &tl);
   assert_non_null(tj);
   json_value t;
   char err[128];
@@ -170,7 +170,7 @@ static void test_oracle_captures(void **state) {
   char path[1024];
   snprintf(path, sizeof path, "%s/expected.json", oracle);
   size_t len;
-  uint8_t *text = read_file(path, &len);
+  uint8_t *text = sni_file_load(path, SIZE_MAX, &len);
   if (!text) {
     print_message("%s not found (no ../shared/oracle next to the source tree): skipped\n",
                   path);

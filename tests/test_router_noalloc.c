@@ -1,7 +1,6 @@
-/* Lookups never allocate: every allocation entry point of the process is
- * counted while routers are matched.  Normal builds interpose malloc and
- * friends (forwarding to glibc's __libc_* functions); under AddressSanitizer,
- * which owns malloc, the sanitizer's allocation hooks count instead. */
+/* Lookups never allocate: every allocation call of the process is counted
+ * while routers are matched (alloc_guard.c: replaced entry points on glibc,
+ * the sanitizer's hooks under AddressSanitizer). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,74 +11,8 @@
 
 #include <cmocka.h>
 
+#include "alloc_guard.h"
 #include "sniroute.h"
-
-static volatile long alloc_calls;
-static volatile int counting;
-
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SNI_TEST_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define SNI_TEST_ASAN 1
-#endif
-
-#ifdef SNI_TEST_ASAN
-/* From the sanitizer runtime (gcc does not install its header). */
-int __sanitizer_install_malloc_and_free_hooks(
-    void (*malloc_hook)(const volatile void *, size_t),
-    void (*free_hook)(const volatile void *));
-static void on_malloc(const volatile void *p, size_t n) {
-  (void)p;
-  (void)n;
-  if (counting) alloc_calls = alloc_calls + 1;
-}
-static void on_free(const volatile void *p) {
-  (void)p;
-  if (counting) alloc_calls = alloc_calls + 1;
-}
-static void install_counter(void) {
-  __sanitizer_install_malloc_and_free_hooks(on_malloc, on_free);
-}
-#else
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void __libc_free(void *);
-extern void *__libc_memalign(size_t, size_t);
-
-#define COUNT() (counting ? (void)(alloc_calls = alloc_calls + 1) : (void)0)
-void *malloc(size_t n) {
-  COUNT();
-  return __libc_malloc(n);
-}
-void *calloc(size_t a, size_t b) {
-  COUNT();
-  return __libc_calloc(a, b);
-}
-void *realloc(void *p, size_t n) {
-  COUNT();
-  return __libc_realloc(p, n);
-}
-void free(void *p) {
-  COUNT();
-  __libc_free(p);
-}
-int posix_memalign(void **out, size_t al, size_t n) {
-  COUNT();
-  void *p = __libc_memalign(al, n);
-  if (!p) return 12; /* ENOMEM */
-  *out = p;
-  return 0;
-}
-void *aligned_alloc(size_t al, size_t n) {
-  COUNT();
-  return __libc_memalign(al, n);
-}
-static void install_counter(void) {}
-#endif
 
 static sni_router *build(void) {
   sni_router *r = NULL;
@@ -112,24 +45,28 @@ static sni_router *build(void) {
   return r;
 }
 
+/* Where counting is unavailable (not glibc, no ASan) there is nothing to
+ * prove with. */
+static void skip_unless_counting(void) {
+  if (!sni_alloc_guard_available()) skip();
+}
+
 static void test_counter_works(void **state) {
   (void)state;
-  install_counter();
+  skip_unless_counting();
   /* positive control: the counter sees an allocation made in the window,
    * so a zero below means something */
   void *(*volatile m)(size_t) = malloc;
   void (*volatile f)(void *) = free;
-  alloc_calls = 0;
-  counting = 1;
+  sni_alloc_guard_arm();
   void *p = m(64);
   f(p);
-  counting = 0;
-  assert_true(alloc_calls >= 2);
+  assert_true(sni_alloc_guard_disarm() >= 2);
 }
 
 static void test_lookups_do_not_allocate(void **state) {
   (void)state;
-  install_counter();
+  skip_unless_counting();
   sni_router *r = build();
   sni_router_slot *slot = NULL;
   assert_int_equal(sni_router_slot_create(&slot, r, NULL), 0);
@@ -150,8 +87,7 @@ static void test_lookups_do_not_allocate(void **state) {
   h.alpn_len = sizeof alpn;
   h.n_alpn = 2;
   long routed = 0;
-  alloc_calls = 0;
-  counting = 1;
+  sni_alloc_guard_arm();
   for (int rep = 0; rep < 200; rep++) {
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
       void *t;
@@ -167,8 +103,7 @@ static void test_lookups_do_not_allocate(void **state) {
     routed += sni_router_match(cur, "a.w14.example", 13, NULL, 0, &t) > 0;
     sni_router_slot_exit(slot, &g);
   }
-  counting = 0;
-  assert_int_equal(alloc_calls, 0);
+  assert_int_equal(sni_alloc_guard_disarm(), 0);
   assert_int_equal(routed, 200 * 16);
   sni_router *old = NULL;
   assert_int_equal(sni_router_slot_swap(slot, NULL, &old), 0);

@@ -138,6 +138,17 @@ SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                    "runtime error:", "WARNING: ThreadSanitizer")
 
 
+def relay_args(args):
+    """SNIROUTE_TEST_RELAY=splice|copy (ctest's per-mode registrations,
+    tests/CMakeLists.txt): every proxy a test starts relays that way,
+    appended last so that it also overrides a configuration file's
+    choice; a test that picks its own (--relay, --no-splice) keeps it."""
+    mode = os.environ.get("SNIROUTE_TEST_RELAY")
+    if not mode or "--relay" in args or "--no-splice" in args:
+        return []
+    return ["--relay", mode]
+
+
 class Proxy:
     """sniroute-proxy on 127.0.0.1:port.  conf: configuration file text
     ('{port}' is replaced) or None for args only.  stdout/stderr go to
@@ -156,6 +167,7 @@ class Proxy:
                 f.write(conf.replace("{port}", str(self.port)))
             cmd += ["--config", self.conf]
         cmd += [a.replace("{port}", str(self.port)) for a in args]
+        cmd += relay_args(args)
         self.errpath = os.path.join(self.dir, "stderr")
         self.err = open(self.errpath, "wb") if stderr is None else stderr
         self.outpath = os.path.join(self.dir, "stdout")
