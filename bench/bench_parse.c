@@ -14,6 +14,7 @@
  * --quick parses every vector once each way and checks the results (the
  * ctest smoke test); it prints no timings.
  */
+#include "file_util.h"
 #include "sniroute.h"
 
 #include <dirent.h>
@@ -192,22 +193,14 @@ static int load(const char *dir, vec *vs, size_t *n) {
     if (de->d_name[0] == '.') continue;
     char path[4096];
     snprintf(path, sizeof path, "%s/%s/hello.bin", dir, de->d_name);
-    FILE *f = fopen(path, "rb");
-    if (!f) continue;
     vec *v = &vs[*n];
     memset(v, 0, sizeof *v);
+    v->data = sni_file_load(path, MAX_FILE, &v->len);
+    if (!v->data) continue;
     size_t nl = strlen(de->d_name);
     if (nl >= sizeof v->name) nl = sizeof v->name - 1;
     memcpy(v->name, de->d_name, nl);
     v->name[nl] = '\0';
-    v->data = malloc(MAX_FILE);
-    if (!v->data) {
-      fclose(f);
-      closedir(d);
-      return -1;
-    }
-    v->len = fread(v->data, 1, MAX_FILE, f);
-    fclose(f);
     (*n)++;
   }
   closedir(d);

@@ -3,7 +3,9 @@
 # temporary directory first) with sniroute-proxy as the extra contestant,
 # next to direct, nginx, HAProxy, sniproxy and sslh.  ~3 minutes; Markdown
 # report on stdout, progress on stderr.  Extra environment (DUR, REPS,
-# CONTESTANTS, PORT_BASE, ...) is passed to the harness.
+# CONTESTANTS, PORT_BASE, ...) is passed to the harness.  SNIROUTE_LOG
+# (default off, as every contestant runs) gives sniroute-proxy's --log,
+# e.g. SNIROUTE_LOG=/dev/null for the cost of its default logging.
 #
 #   bench/proxy_bench.sh [PATH/TO/sniroute-proxy] > result.md
 set -euo pipefail
@@ -18,5 +20,5 @@ cp -r "$SRC" "$tmp/bench"
 chmod -R u+w "$tmp/bench"
 cd "$tmp/bench"
 EXTRA_NAME=sniroute \
-EXTRA_CMD="$PROXY --listen {LISTEN} {ROUTE_ARGS} --default {DEFAULT} --workers 1 --log off" \
+EXTRA_CMD="$PROXY --listen {LISTEN} {ROUTE_ARGS} --default {DEFAULT} --workers 1 --log ${SNIROUTE_LOG:-off}" \
 EXTRA_ROUTE_ARG='--route {NAME}={ADDR}' ./run-all.sh

@@ -1065,9 +1065,15 @@ SNI_EXTERN int sni_router_match(const sni_router *r, const char *name,
  * the caller decides what a broken hello deserves.  h may be NULL when
  * parse_result is SNI_ENOTTLS.  h is read only within its arrays: an
  * h->alpn_len over SNI_CAP_ALPN_BYTES or a malformed h->alpn is
- * SNI_EINVAL, an h->sni_normalized_len over SNI_MAX_NAME routes as
- * no_sni.  Returns as sni_router_match().  Never
- * allocates, no lock, no system call; thread-safe on a compiled router.
+ * SNI_EINVAL.  The name is taken as the parser wrote it, not checked
+ * again: h->name_flags with SNI_NAME_NOT_HOSTNAME or SNI_NAME_IP_LITERAL
+ * set routes as no_sni, and h->sni_normalized is looked up byte for byte
+ * (a hand-built hello with an uppercase or trailing-dot name matches no
+ * pattern, as patterns are lowercase; use sni_router_match() for a name
+ * that is not the parser's).  An h->sni_normalized_len of 0 or over 253
+ * (the longest host name, without the trailing dot) routes as no_sni.
+ * Returns as sni_router_match().  Never allocates, no lock, no system
+ * call; thread-safe on a compiled router.
  */
 SNI_EXTERN int sni_router_match_hello(const sni_router *r, const sni_hello *h,
                                       int parse_result, void **target);

@@ -41,13 +41,15 @@ static SNI_HOT_INLINE unsigned copy_be16(uint16_t *dst, const uint8_t *src,
 #if defined(SNI_USE_SSE2) && defined(__ORDER_LITTLE_ENDIAN__) && \
     __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
   if (n >= 8) {
-    const __m128i lowmask = _mm_set1_epi16(0x0f0f), pat = _mm_set1_epi16(0x0a0a);
+    const __m128i lowmask = _mm_set1_epi16(0x0f0f),
+                  pat = _mm_set1_epi16(0x0a0a);
     __m128i any = _mm_setzero_si128();
     /* Whole blocks, the last one overlapping the previous: rewriting
      * equal values is harmless and avoids a scalar tail. */
     for (;;) {
       if (i + 8 > n) i = n - 8;
-      __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)(src + 2 * i));
+      __m128i raw =
+          _mm_loadu_si128((const __m128i *)(const void *)(src + 2 * i));
       __m128i sw = _mm_or_si128(_mm_slli_epi16(raw, 8), _mm_srli_epi16(raw, 8));
       _mm_storeu_si128((__m128i *)(void *)(dst + i), sw);
       __m128i same = _mm_cmpeq_epi16(raw, sw);
@@ -77,7 +79,8 @@ static SNI_HOT_INLINE void put_list16(sni_hello *h, unsigned id,
   size_t cnt = *cntp, room = d->cap - cnt;
   size_t store = n < room ? n : room;
   unsigned g = copy_be16(arr + cnt, src, store);
-  for (size_t i = store; i < n; i++) g |= (unsigned)grease16(sni_rd16(src + 2 * i));
+  for (size_t i = store; i < n; i++)
+    g |= (unsigned)grease16(sni_rd16(src + 2 * i));
   if (store < n) h->truncated |= d->trunc;
   *cntp = (uint8_t)(cnt + store);
   if (g && d->grease) h->grease = 1;
@@ -122,8 +125,8 @@ typedef struct elem_ctx {
  * extension; only a hit pays for a scan of the recorded types.  Types past
  * SNI_CAP_EXTENSIONS are not recorded, so a duplicate among those
  * uninterpreted ones goes unnoticed (see the header). */
-static SNI_HOT_INLINE int ext_duplicate(sni_parser_impl *restrict p, const sni_ext_rule *r,
-                         uint16_t type) {
+static SNI_HOT_INLINE int ext_duplicate(sni_parser_impl *restrict p,
+                                        const sni_ext_rule *r, uint16_t type) {
   if (r) {
     uint16_t bit = (uint16_t)(1u << r->bit);
     if (p->ext_known & bit) return 1;
@@ -143,8 +146,9 @@ static SNI_HOT_INLINE int ext_duplicate(sni_parser_impl *restrict p, const sni_e
 
 /* SR_EXTENSION: the type/length header of one extension.  The extension
  * list is filled in both modes: duplicate detection reads it. */
-static SNI_HOT_INLINE int rule_extension(sni_parser_impl *restrict p, sni_hello *h, const uint8_t *q,
-                          elem_ctx *c) {
+static SNI_HOT_INLINE int rule_extension(sni_parser_impl *restrict p,
+                                         sni_hello *h, const uint8_t *q,
+                                         elem_ctx *c) {
   uint16_t type = sni_rd16(q);
   const sni_ext_rule *r = &sni_hs_ext_rules[SNI_HS_EXT_SLOT(type)];
   if (r->type != type || r->schema == 0) r = NULL;
@@ -172,8 +176,8 @@ static SNI_HOT_INLINE int rule_extension(sni_parser_impl *restrict p, sni_hello 
 
 /* SR_MSG_HDR: only client_hello starts a stream; a hello over the limit
  * is E2BIG as soon as its length is known. */
-static int rule_msg_hdr(sni_parser_impl *restrict p, sni_hello *h, const uint8_t *q,
-                        elem_ctx *c) {
+static int rule_msg_hdr(sni_parser_impl *restrict p, sni_hello *h,
+                        const uint8_t *q, elem_ctx *c) {
   if (q[0] != 1) return SNI_EPROTO;
   if (c->len + SNI_HS_HDR > p->max_hello) return SNI_E2BIG;
   if (c->len < SNI_HS_MIN_BODY) return SNI_EPROTO;
@@ -187,8 +191,8 @@ static int rule_msg_hdr(sni_parser_impl *restrict p, sni_hello *h, const uint8_t
 
 /* SR_SNI_NAME: one host_name of 1..255 bytes (RFC 6066 and OpenSSL);
  * other name types are skipped. */
-static int rule_sni_name(sni_parser_impl *restrict p, sni_hello *h, const uint8_t *q,
-                         elem_ctx *c) {
+static int rule_sni_name(sni_parser_impl *restrict p, sni_hello *h,
+                         const uint8_t *q, elem_ctx *c) {
   if (q[0] != 0) return 0;
   if (p->sni_seen || c->len == 0 || c->len > SNI_MAX_NAME) return SNI_EPROTO;
   p->sni_seen = 1;
@@ -202,7 +206,8 @@ static int rule_sni_name(sni_parser_impl *restrict p, sni_hello *h, const uint8_
 
 /* SR_ALPN_NAME: names are kept whole; once one does not fit, the rest are
  * dropped too so that the list stays a prefix. */
-static int rule_alpn_name(sni_parser_impl *restrict p, sni_hello *h, elem_ctx *c) {
+static int rule_alpn_name(sni_parser_impl *restrict p, sni_hello *h,
+                          elem_ctx *c) {
   if (!(h->truncated & SNI_TRUNC_ALPN) &&
       h->alpn_len + 1u + c->len <= SNI_CAP_ALPN_BYTES) {
     h->alpn[h->alpn_len] = (uint8_t)c->len;
@@ -227,7 +232,8 @@ static void rule_key_share(sni_hello *h, const uint8_t *q, const elem_ctx *c) {
 }
 
 /* SR_PSK_IDENTITY: identity<1..2^16-1> then a 4-byte obfuscated age. */
-static int rule_psk_identity(sni_parser_impl *restrict p, sni_hello *h, elem_ctx *c) {
+static int rule_psk_identity(sni_parser_impl *restrict p, sni_hello *h,
+                             elem_ctx *c) {
   if ((uint64_t)c->at + c->len + 4u > p->ends[p->depth]) return SNI_EPROTO;
   c->len += 4u;
   p->psk_ids++;
@@ -243,8 +249,8 @@ static int rule_ech_type(sni_hello *h, const uint8_t *q) {
   return q[0] == 0 ? 0 : SNI_EPROTO;
 }
 
-static SNI_HOT_INLINE int apply_rule(sni_parser_impl *restrict p, unsigned rule, const uint8_t *q,
-                      elem_ctx *c) {
+static SNI_HOT_INLINE int apply_rule(sni_parser_impl *restrict p, unsigned rule,
+                                     const uint8_t *q, elem_ctx *c) {
   sni_hello *h = p->out;
   switch (rule) {
   case SR_EXTENSION: return rule_extension(p, h, q, c);
@@ -287,7 +293,7 @@ static int end_rule(sni_parser_impl *restrict p, unsigned rule) {
   return 0;
 }
 
-/* ---- the walk -------------------------------------------------------------- */
+/* ---- the walk ------------------------------------------------------------ */
 
 /* The walk keeps its state (element, depth, frame end, content being
  * consumed) in locals and writes it back when the span runs out, so that
@@ -350,8 +356,9 @@ static SNI_HOT_INLINE int consume_bulk(sni_parser_impl *restrict p,
  * tmp.  Returns it when complete, else NULL (bytes kept).  The lead byte
  * is checked on arrival so that a stream that cannot be a hello is
  * refused after the fewest bytes. */
-static SNI_HOT_INLINE const uint8_t *gather(sni_parser_impl *restrict p, walk *w,
-                             const sni_hs_elem *el, unsigned n, int *rc) {
+static SNI_HOT_INLINE const uint8_t *gather(sni_parser_impl *restrict p,
+                                            walk *w, const sni_hs_elem *el,
+                                            unsigned n, int *rc) {
   size_t t = n - w->tn, have = (size_t)(w->e - w->c);
   if (t > have) t = have;
   memcpy(p->tmp + w->tn, w->c, t);
@@ -525,12 +532,12 @@ static SNI_HOT_INLINE int step(sni_parser_impl *restrict p, walk *w,
 /* Case i runs element i; when the walk goes on with element i + 1 (the
  * usual case inside a schema) and no content is pending, it jumps there
  * directly instead of through the dispatch. */
-#define E(i, next)                                        \
-  case i:                                                 \
-  L##i:                                                   \
-    rc = step(p, w, &sni_hs_schema[i], whole);            \
+#define E(i, next)                                          \
+  case i:                                                   \
+  L##i:                                                     \
+    rc = step(p, w, &sni_hs_schema[i], whole);              \
     if (rc == 0 && w->ip == (i) + 1u && (whole || !w->bulk)) \
-      goto L##next;                                       \
+      goto L##next;                                         \
     break;
 static SNI_HOT_INLINE int walk_span(sni_parser_impl *restrict p,
                                     sni_hello *restrict h, walk *w,
@@ -582,8 +589,8 @@ static int walk_whole(sni_parser_impl *restrict p, walk *wp) {
 }
 
 int sni_hs_consume(sni_parser_impl *restrict p, const uint8_t *b, size_t n) {
-  walk w = {(uintptr_t)b - p->pos, b, b + n, frame_end(p, p->depth), p->bulk_end,
-            p->ip, p->depth, p->tmp_n, p->bulk, p->bulk_arg};
+  walk w = {(uintptr_t)b - p->pos, b, b + n, frame_end(p, p->depth),
+            p->bulk_end, p->ip, p->depth, p->tmp_n, p->bulk, p->bulk_arg};
   /* The span holds the rest of the message (handshake input after its
    * header, the last record of a fragmented hello): no carry-over. */
   int whole = p->ends[0] && !w.tn && !w.bulk && n >= p->ends[0] - p->pos;

@@ -27,7 +27,8 @@
 #define END(r) {SK_END, 0, 0, 1, 0, SB_NONE, 0, (r), 0, 0, 0}
 /* The end of an entry of a list: the walk starts the entry schema `s`
  * over while the list has bytes left. */
-#define END_ENTRY(s) {SK_END, 0, 0, 1, SF_REPEAT, SB_NONE, (s), SR_NONE, 0, 0, 0}
+#define END_ENTRY(s) \
+  {SK_END, 0, 0, 1, SF_REPEAT, SB_NONE, (s), SR_NONE, 0, 0, 0}
 #define U8_MAX 0xffu
 #define U16_MAX 0xffffu
 #define U24_MAX 0xffffffu
@@ -99,7 +100,8 @@ static const sni_hs_elem sni_hs_schema[] = {
     VEC(0, 1, 1, U8_MAX, 1, 0, SB_COPY, SC_ALPN, SR_ALPN_NAME),
     END_ENTRY(SS_ALPN_NAME),
 
-    /* [22] SS_GROUPS (RFC 8446 4.2.7): NamedGroup named_group_list<2..2^16-1> */
+    /* [22] SS_GROUPS (RFC 8446 4.2.7):
+     * NamedGroup named_group_list<2..2^16-1> */
     VEC(0, 2, 2, U16_MAX, 2, SF_FILL, SB_LIST16, SL_GROUPS, SR_NONE),
     END(SR_NONE),
     /* [24] SS_POINT_FORMATS (RFC 8422 5.1.2):
@@ -169,7 +171,8 @@ _Static_assert(SNI_SCHEMA_LEN < SNI_HS_DONE, "element index fits a uint8_t");
 static const sni_list_desc sni_hs_lists[SL_COUNT] = {
     [SL_CIPHERS] = LIST(cipher_suites, n_ciphers, SNI_CAP_CIPHERS,
                         SNI_TRUNC_CIPHERS, 1, 0),
-    [SL_GROUPS] = LIST(groups, n_groups, SNI_CAP_GROUPS, SNI_TRUNC_GROUPS, 1, 0),
+    [SL_GROUPS] = LIST(groups, n_groups, SNI_CAP_GROUPS, SNI_TRUNC_GROUPS, 1,
+                       0),
     [SL_SIGALGS] = LIST(sigalgs, n_sigalgs, SNI_CAP_SIGALGS, SNI_TRUNC_SIGALGS,
                         0, 0),
     [SL_SIGALGS_CERT] = LIST(sigalgs_cert, n_sigalgs_cert, SNI_CAP_SIGALGS_CERT,

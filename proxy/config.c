@@ -710,7 +710,8 @@ static int set_global(builder *b, char **tok, int n) {
   } else if (strcmp(k, "relay") == 0) {
     /* The older `splice on|off` is the same switch.  sockmap (in-kernel
      * redirection) is refused rather than quietly replaced: a
-     * configuration asks for what it gets (docs/proxy.md, Relay). */
+     * configuration asks for what it gets (docs/proxy.md, Design notes,
+     * "Relay modes"). */
     if (strcmp(v, "sockmap") == 0)
       return fail(b, "relay sockmap: not available in this build "
                      "(relay splice|copy)");

@@ -889,6 +889,59 @@ static void test_slot_basic(void **state) {
   sni_router_slot_free(NULL);
 }
 
+/* Literals longer than a table slot holds are compared from out of line:
+ * names of every length around that limit, of every kind, must match
+ * themselves and not a name differing only in the last byte. */
+static void long_name(char *nm, size_t n, size_t i) {
+  char q[32];
+  size_t w = (size_t)snprintf(q, sizeof q, ".c%zu.com", i);
+  for (size_t j = 0; j + w < n; j++) nm[j] = j % 10 == 9 ? '.' : 'x';
+  nm[n - w - 1] = 'x'; /* no empty label before the suffix */
+  memcpy(nm + n - w, q, w + 1);
+}
+
+static void test_long_literals(void **state) {
+  (void)state;
+  static const size_t lens[] = {38, 39, 40, 41, 42, 47, 63, 64, 100, 200, 249};
+  char map[16384], nm[300], q[320];
+  size_t mo = 0;
+  for (size_t i = 0; i < sizeof lens / sizeof *lens; i++) {
+    size_t n = lens[i];
+    /* "xxxxxxxxx.xx...x.c<i>.com": a literal of exactly n bytes */
+    long_name(nm, n, i);
+    assert_int_equal(strlen(nm), n);
+    mo += (size_t)snprintf(map + mo, sizeof map - mo,
+                           "%s e%zu\n.d%s d%zu\n%s.* t%zu\n", nm, i, nm, i,
+                           nm, i);
+  }
+  sni_router *r = mk(map);
+  for (size_t i = 0; i < sizeof lens / sizeof *lens; i++) {
+    size_t n = lens[i];
+    long_name(nm, n, i);
+    char want[32];
+    snprintf(want, sizeof want, "e%zu", i);
+    assert_string_equal(route(r, nm, NULL), want);
+    nm[n - 1] = 'n'; /* ".con": no route has it */
+    assert_string_equal(route(r, nm, NULL), "-");
+    nm[n - 1] = 'm';
+    snprintf(q, sizeof q, "d%s", nm); /* the `.s` route's name itself */
+    snprintf(want, sizeof want, "d%zu", i);
+    if (n < 253) assert_string_equal(route(r, q, NULL), want);
+    if (n + 4 <= 253) {
+      snprintf(q, sizeof q, "a.d%s", nm);
+      assert_string_equal(route(r, q, NULL), want);
+      q[n + 2] = 'n';
+      assert_string_equal(route(r, q, NULL), "-");
+      snprintf(q, sizeof q, "%s.zz", nm);
+      snprintf(want, sizeof want, "t%zu", i);
+      assert_string_equal(route(r, q, NULL), want);
+      q[0] = 'y';
+      assert_string_equal(route(r, q, NULL), "-");
+    }
+  }
+  sni_router_free(r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_rule_01_case_and_trailing_dot),
@@ -912,6 +965,7 @@ int main(void) {
       cmocka_unit_test(test_api_einval),
       cmocka_unit_test(test_allocator_and_oom),
       cmocka_unit_test(test_slot_basic),
+      cmocka_unit_test(test_long_literals),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
