@@ -927,9 +927,7 @@ static unsigned sni_rt_filter(const sni_router *r, sni_rt_probe *pr,
       continue;
     const sni_rt_slot *s = &r->slots[sni_rt_fastrange(pr[k].key, r->nslots)];
     SNI_PREFETCH(s);
-#ifndef SNI_RT_ONE_PF
     SNI_PREFETCH(s + 1);
-#endif
     pr[kept++] = pr[k];
   }
   return kept;

@@ -516,9 +516,13 @@ static void on_upstream(px_worker *w, px_conn *c, uint32_t ev) {
 /* The fingerprints, computed only when something uses them: the log, a
  * deny rule or a JA4 TLV (docs/proxy.md, "Fingerprints", for the cost).
  * Returns 1 when a deny rule refused the client (c is then closed). */
+static int fingerprints_wanted(const px_conn *c) {
+  return px_log_enabled() || c->cfg->deny || c->cfg->ja4_tlv;
+}
+
 static int fingerprints(px_worker *w, px_conn *c, const sni_hello *h) {
   int logging = px_log_enabled();
-  if (!logging && !c->cfg->deny && !c->cfg->ja4_tlv) return 0;
+  if (!fingerprints_wanted(c)) return 0;
   char ja4[SNI_JA4_MAX];
   int denied = px_fpdeny_hello(c->cfg->deny, h, ja4);
   px_seen *s = c->seen;
@@ -530,6 +534,15 @@ static int fingerprints(px_worker *w, px_conn *c, const sni_hello *h) {
   px_count(w, PXC_JA4_DENIED, 1);
   close_with_alert(w, c, TLS_ALERT_HANDSHAKE_FAILURE, "ja4_denied");
   return 1;
+}
+
+/* The parse a connection needs: the full view when fingerprints() will
+ * use the lists, else routing-only, which validates the hello the same way
+ * and fills everything routing, the PROXY header and the log's name, ALPN
+ * and ECH fields read. */
+static const sni_limits *hello_limits(const px_conn *c) {
+  static const sni_limits routing = {0, 0, SNI_PARSE_ROUTING_ONLY};
+  return fingerprints_wanted(c) ? NULL : &routing;
 }
 
 /* Keeps SNI and ALPN as sent, for the log and the PROXY v2 AUTHORITY TLV. */
@@ -629,7 +642,7 @@ static int hello_consume(px_conn *c, size_t queued, size_t *need) {
   }
   hb->data = d;
   hb->cap = cap;
-  sni_parser_init(&hb->p, &hb->h, NULL);
+  sni_parser_init(&hb->p, &hb->h, hello_limits(c));
   c->hb = hb;
   return hello_read(c, need);
 }
@@ -694,8 +707,8 @@ static void do_hello(px_worker *w, px_conn *c) {
   if (c->hb) {
     r = hello_read(c, &need);
   } else {
-    r = sni_peek_ex(c->cfd, w->buf, sizeof w->buf, &w->hello, NULL, &peeked,
-                    &need);
+    r = sni_peek_ex(c->cfd, w->buf, sizeof w->buf, &w->hello, hello_limits(c),
+                    &peeked, &need);
     if ((r == SNI_EAGAIN || r == SNI_ENOSPC) && peeked >= PX_PEEK_QUEUED)
       r = hello_consume(c, peeked, &need);
   }

@@ -271,6 +271,7 @@ def run(binary):
     config_errors(binary, t)
     terminate(binary, t)
     ja4_tlv_without_log(binary, t)
+    routing_only_without_log(binary, t)
     if len(sys.argv) > 2:
         quic(binary, sys.argv[2], t)
     return t.rc()
@@ -320,6 +321,38 @@ route default app
         for n in os.listdir(tmp):
             os.unlink(os.path.join(tmp, n))
         os.rmdir(tmp)
+
+
+def routing_only_without_log(binary, t):
+    """`log off`, no rule, no tlv=ja4: the proxy parses routing-only, and
+    ALPN routing and the authority TLV still come from the hello."""
+    got_h2, got_other = [], []
+    h2 = Server(lambda c: got_h2.append(parse_pp2(c)))
+    other = Server(lambda c: got_other.append(parse_pp2(c)))
+    px = Proxy(binary, conf="""listen 127.0.0.1:{port}
+log off
+upstream h2 127.0.0.1:%d proxy_protocol v2
+upstream other 127.0.0.1:%d proxy_protocol v2
+routes {
+  ro.test h2 alpn=h2
+  ro.test other
+}
+route default other
+""" % (h2.port, other.port))
+    try:
+        for alpn, seen in (((b"h2",), got_h2), ((b"http/1.1",), got_other)):
+            c = connect_send(px.port, client_hello(b"RO.test", alpn=alpn))
+            wait_for(lambda: seen)
+            c.close()
+        a = (got_h2[0][0] if got_h2 else None) or {}
+        b = (got_other[0][0] if got_other else None) or {}
+        t.check("log off: routed by ALPN, authority TLV as sent",
+                a == {PP2_AUTHORITY: b"RO.test"} and
+                b == {PP2_AUTHORITY: b"RO.test"}, repr((a, b)))
+    finally:
+        px.cleanup()
+        h2.close()
+        other.close()
 
 
 def ja4_tlv_without_log(binary, t):
