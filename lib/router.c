@@ -112,6 +112,13 @@ static inline size_t sni_rt_fastrange(uint64_t key, uint32_t n) {
   return (size_t)(((key & 0xFFFFFFFFu) * (uint64_t)n) >> 32);
 }
 
+/* Tag of a key: its top 16 bits, 0 (the empty way) made 1.  Independent of
+ * the bucket index bits, so keys sharing a bucket rarely share a tag. */
+static inline uint16_t sni_rt_tag(uint64_t key) {
+  uint16_t t = (uint16_t)(key >> 48);
+  return (uint16_t)(t | (t == 0));
+}
+
 /* ---- builder ---------------------------------------------------------- */
 
 struct sni_rt_strblk {
@@ -183,7 +190,6 @@ void sni_router_free(sni_router *r) {
   if (!r) return;
   sni_rt_free_build(r);
   sni_rt_free(&r->a, r->bmem, r->bsize);
-  sni_rt_free(&r->a, r->fmem, r->fsize);
   sni_rt_free(&r->a, r->amem, r->asize);
   sni_rt_free(&r->a, r->alts, r->nalts * sizeof *r->alts);
   sni_rt_free(&r->a, r->pbytes, r->pbytes_cap);
@@ -546,13 +552,12 @@ static int sni_rt_emit(sni_router *r, uint32_t head, const uint32_t *next,
   if (sni_rt_collect_alpn(r, head, next, scratch, &np)) return SNI_ECONFLICT;
   const sni_rt_route *h = &R[head];
   sni_rt_rec *rec = (sni_rt_rec *)(r->arena + pos);
-  rec->h.target = plain ? plain->target : star ? star->target : NULL;
-  rec->h.alt = (uint32_t)*alt_pos;
-  rec->h.n_alt = (uint16_t)np;
-  rec->h.flags = (uint8_t)(sni_rt_group(h->kind) |
-                           (plain ? SNI_RT_F_PLAIN : 0) |
-                           (star ? SNI_RT_F_STAR : 0));
-  rec->h.len = h->len;
+  rec->target = plain ? plain->target : star ? star->target : NULL;
+  rec->alt = (uint32_t)*alt_pos;
+  rec->n_alt = (uint16_t)np;
+  rec->flags = (uint8_t)(sni_rt_group(h->kind) | (plain ? SNI_RT_F_PLAIN : 0) |
+                         (star ? SNI_RT_F_STAR : 0));
+  rec->len = h->len;
   memcpy(rec->name, r->names + h->name_off, h->len);
   /* Alternatives keep add order per route, so a record's list reads like
    * the configuration. */
@@ -591,40 +596,21 @@ static void *sni_rt_alloc_table(const sni_router *r, size_t bytes,
   return sni_rt_alloc_aligned(&r->a, bytes, SNI_RT_LINE, raw, rawsize);
 }
 
-_Static_assert(sizeof(sni_rt_slot) <= SNI_RT_LINE, "a slot is one line");
-
-/* Fingerprint of a key as kept in a slot's meta: never 0 (empty). */
-static inline uint64_t sni_rt_fp(uint64_t key) {
-  return (key >> 8) | 1u;
-}
-
-/* The filter word of a key (from its top half: the slot index uses the
- * bottom half) and the key's two bits in it. */
-static inline size_t sni_rt_fword(uint64_t key, uint32_t n) {
-  return (size_t)(((key >> 32) * (uint64_t)n) >> 32);
-}
-static inline uint64_t sni_rt_fbits(uint64_t key) {
-  return (uint64_t)1 << ((key >> 20) & 63) | (uint64_t)1 << ((key >> 26) & 63);
-}
-
-/* Put the arena record at word pos under key: the first empty slot from
- * the key's home on, and the home's run widened to cover it. */
-static void sni_rt_insert(sni_router *r, uint64_t key, uint32_t pos) {
-  size_t home = sni_rt_fastrange(key, r->nslots), i = home, d = 0;
-  while (r->slots[i].meta >> 8) {
-    if (++i == r->nslots) i = 0;
-    d++;
+/* Put record rec under key: the first free way from the key's bucket on;
+ * every full bucket passed is marked, so lookups know to go on. */
+static void sni_rt_insert(sni_router *r, uint64_t key, uint32_t rec) {
+  size_t bi = sni_rt_fastrange(key, r->nbuckets);
+  for (;;) {
+    sni_rt_bucket *b = &r->buckets[bi];
+    for (unsigned w = 0; w < SNI_RT_WAYS; w++)
+      if (!b->tag[w]) {
+        b->tag[w] = sni_rt_tag(key);
+        b->rec[w] = rec;
+        return;
+      }
+    b->spill = 1;
+    if (++bi == r->nbuckets) bi = 0;
   }
-  r->filter[sni_rt_fword(key, r->nfilter)] |= sni_rt_fbits(key);
-  const sni_rt_rec *rec = (const sni_rt_rec *)(r->arena + pos);
-  sni_rt_slot *s = &r->slots[i];
-  s->meta = sni_rt_fp(key) << 8 | (s->meta & 0xFFu);
-  s->h = rec->h;
-  if (rec->h.len <= SNI_RT_INLINE) memcpy(s->u.name, rec->name, rec->h.len);
-  else s->u.far = pos;
-  uint64_t run = r->slots[home].meta & 0xFFu;
-  uint64_t need = d + 1 >= SNI_RT_RUN_OPEN ? SNI_RT_RUN_OPEN : d + 1;
-  if (need > run) r->slots[home].meta = (r->slots[home].meta & ~0xFFull) | need;
 }
 
 /* Compile-time scratch. */
@@ -743,23 +729,17 @@ static int sni_rt_emit_all(sni_router *r, sni_rt_cx *c) {
 
 /* Allocate the frozen tables for c->groups entries. */
 static int sni_rt_alloc_tables(sni_router *r, const sni_rt_cx *c) {
-  /* Load at most 1/2: a key's home then holds no key at all with
-   * probability ~0.6 (a miss ends in one line), and most keys sit in their
-   * home or the next slot, both prefetched. */
-  size_t nb = 2 * c->groups + 2;
+  /* At most 6 entries per 10-way bucket on average: few buckets fill up,
+   * so a miss rarely reads a second line. */
+  size_t nb = c->groups / 6 + 1;
   size_t words = sni_rt_arena_size(r, c);
-  if (c->groups >= UINT32_MAX / 4 || words >= UINT32_MAX ||
-      nb > (size_t)-1 / sizeof(sni_rt_slot))
+  if (nb >= UINT32_MAX / SNI_RT_WAYS || words >= UINT32_MAX ||
+      nb > (size_t)-1 / sizeof(sni_rt_bucket))
     return SNI_ENOMEM;
-  r->slots = sni_rt_alloc_table(r, nb * sizeof(sni_rt_slot), &r->bmem,
-                                &r->bsize);
-  if (!r->slots) return SNI_ENOMEM;
-  r->nslots = (uint32_t)nb;
-  size_t nf = c->groups / 4 + 1;
-  r->filter = sni_rt_alloc_table(r, nf * sizeof *r->filter, &r->fmem,
-                                 &r->fsize);
-  if (!r->filter) return SNI_ENOMEM;
-  r->nfilter = (uint32_t)nf;
+  r->buckets = sni_rt_alloc_table(r, nb * sizeof(sni_rt_bucket), &r->bmem,
+                                  &r->bsize);
+  if (!r->buckets) return SNI_ENOMEM;
+  r->nbuckets = (uint32_t)nb;
   r->arena_words = words ? words : 1;
   r->arena = sni_rt_alloc_table(r, r->arena_words * sizeof *r->arena,
                                  &r->amem, &r->asize);
@@ -807,7 +787,7 @@ int sni_router_get_stats(const sni_router *r, sni_router_stats *st) {
   if (!r || !st || r->state != SNI_RT_COMPILED) return SNI_EINVAL;
   st->routes = r->nroutes;
   st->entries = r->nentries;
-  st->bytes = sizeof *r + r->bsize + r->fsize + r->asize + r->nalts * sizeof *r->alts +
+  st->bytes = sizeof *r + r->bsize + r->asize + r->nalts * sizeof *r->alts +
               r->pbytes_cap;
   st->name_bytes = r->name_bytes;
   return 0;
@@ -815,33 +795,59 @@ int sni_router_get_stats(const sni_router *r, sni_router_stats *st) {
 
 /* ---- lookup ----------------------------------------------------------- */
 
-/* The entry of (group, s[0..n)) filed under key, or NULL: the slots of
- * the key's home run, names compared only for equal fingerprints. */
-static const sni_rt_hdr *sni_rt_find(const sni_router *r, uint64_t key,
+#if defined(__SSE2__) && !defined(SNI_NO_SIMD)
+#include <emmintrin.h>
+/* Nonzero when some way of b may hold tag: one compare per 8 tags (the
+ * spill mark is compared too, at worst sending a harmless way scan). */
+static inline unsigned sni_rt_tag_hits(const sni_rt_bucket *b, uint16_t tag) {
+  __m128i t = _mm_set1_epi16((short)tag);
+  __m128i lo = _mm_load_si128((const __m128i *)(const void *)b);
+  __m128i hi = _mm_loadl_epi64((const __m128i *)(const void *)(b->tag + 8));
+  return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi16(lo, t)) |
+         (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi16(hi, t));
+}
+#else
+/* Bit 15 of every 16-bit lane of v that is zero, exactly. */
+static inline uint64_t sni_rt_zero16(uint64_t v) {
+  const uint64_t low15 = 0x7FFF7FFF7FFF7FFFu;
+  return ~(((v & low15) + low15) | v | low15);
+}
+
+/* Nonzero when some way of b may hold tag: the tags (and the spill mark)
+ * compared as three words. */
+static inline uint64_t sni_rt_tag_hits(const sni_rt_bucket *b, uint16_t tag) {
+  uint64_t pat = (uint64_t)tag * 0x0001000100010001u, w[3];
+  memcpy(w, b, sizeof w);
+  return sni_rt_zero16(w[0] ^ pat) | sni_rt_zero16(w[1] ^ pat) |
+         sni_rt_zero16(w[2] ^ pat);
+}
+#endif
+
+/* The record of (group, s[0..n)) filed under key, or NULL.  Records are
+ * read only for equal tags. */
+static const sni_rt_rec *sni_rt_find(const sni_router *r, uint64_t key,
                                      unsigned group, const char *s,
                                      size_t n) {
-  size_t i = sni_rt_fastrange(key, r->nslots);
-  unsigned run = (unsigned)(r->slots[i].meta & 0xFFu);
-  uint64_t fp = sni_rt_fp(key);
-  for (unsigned k = 0; k < run; k++) {
-    const sni_rt_slot *sl = &r->slots[i];
-    uint64_t m = sl->meta >> 8;
-    if (!m) return NULL; /* the end of the cluster ends any run */
-    if (m == fp && sl->h.len == n && (sl->h.flags & SNI_RT_F_GROUP) == group) {
-      const char *name = n <= SNI_RT_INLINE
-                             ? sl->u.name
-                             : ((const sni_rt_rec *)(r->arena + sl->u.far))->name;
-      if (memcmp(name, s, n) == 0) return &sl->h;
-    }
-    if (++i == r->nslots) i = 0;
-    if (run == SNI_RT_RUN_OPEN) k = 0; /* scan to the empty slot */
+  size_t bi = sni_rt_fastrange(key, r->nbuckets);
+  uint16_t tag = sni_rt_tag(key);
+  for (;;) {
+    const sni_rt_bucket *b = &r->buckets[bi];
+    if (sni_rt_tag_hits(b, tag))
+      for (unsigned k = 0; k < SNI_RT_WAYS; k++) {
+        if (b->tag[k] != tag) continue;
+        const sni_rt_rec *rec = (const sni_rt_rec *)(r->arena + b->rec[k]);
+        if (rec->len == n && (rec->flags & SNI_RT_F_GROUP) == group &&
+            memcmp(rec->name, s, n) == 0)
+          return rec;
+      }
+    if (!b->spill) return NULL;
+    if (++bi == r->nbuckets) bi = 0;
   }
-  return NULL;
 }
 
 /* Resolve one level (rule 9).  self: the name is the suffix itself, so
  * only `.s` routes apply.  Returns 1 with *t set when the level decides. */
-static int sni_rt_level(const sni_router *r, const sni_rt_hdr *rec, int self,
+static int sni_rt_level(const sni_router *r, const sni_rt_rec *rec, int self,
                         const uint8_t *alpn, size_t alpn_len, void **t) {
   if (rec->n_alt && alpn_len) {
     const sni_rt_alt *alts = r->alts + rec->alt;
@@ -871,13 +877,13 @@ static int sni_rt_special(const sni_router *r, unsigned which,
                           const uint8_t *alpn, size_t alpn_len, void **t) {
   uint32_t rec = r->special[which - SNI_RT_SP_DEFAULT];
   if (which != SNI_RT_SP_DEFAULT && rec != SNI_RT_NONE &&
-      sni_rt_level(r, &((const sni_rt_rec *)(r->arena + rec))->h, 0, alpn,
-                   alpn_len, t))
+      sni_rt_level(r, (const sni_rt_rec *)(r->arena + rec), 0, alpn, alpn_len,
+                   t))
     return (int)which;
   rec = r->special[0];
   if (rec != SNI_RT_NONE &&
-      sni_rt_level(r, &((const sni_rt_rec *)(r->arena + rec))->h, 0, alpn,
-                   alpn_len, t))
+      sni_rt_level(r, (const sni_rt_rec *)(r->arena + rec), 0, alpn, alpn_len,
+                   t))
     return SNI_ROUTE_DEFAULT;
   *t = NULL;
   return SNI_ENOENT;
@@ -912,25 +918,7 @@ static void sni_rt_plan_one(const sni_router *r, sni_rt_probe *p, uint64_t h,
   p->len = (uint8_t)len;
   p->group = (uint8_t)g;
   p->self = (uint8_t)self;
-  SNI_PREFETCH(&r->filter[sni_rt_fword(p->key, r->nfilter)]);
-}
-
-/* Keep the probes whose keys the filter holds, and prefetch their slots:
- * the home and the next one, where most keys sit (one past the table's
- * end is a valid address to prefetch).  Returns how many are kept. */
-static unsigned sni_rt_filter(const sni_router *r, sni_rt_probe *pr,
-                              unsigned np) {
-  unsigned kept = 0;
-  for (unsigned k = 0; k < np; k++) {
-    uint64_t bits = sni_rt_fbits(pr[k].key);
-    if ((r->filter[sni_rt_fword(pr[k].key, r->nfilter)] & bits) != bits)
-      continue;
-    const sni_rt_slot *s = &r->slots[sni_rt_fastrange(pr[k].key, r->nslots)];
-    SNI_PREFETCH(s);
-    SNI_PREFETCH(s + 1);
-    pr[kept++] = pr[k];
-  }
-  return kept;
+  SNI_PREFETCH(&r->buckets[sni_rt_fastrange(p->key, r->nbuckets)]);
 }
 
 /* Every table read of a name in rule 8's order, each bucket prefetched as
@@ -983,9 +971,9 @@ static int sni_rt_match_name(const sni_router *r, const char *b, size_t n,
   for (unsigned i = 0; i < nl; i++)
     lh[i] = sni_rt_label_hash(b + ls[i], (size_t)(ls[i + 1] - 1 - ls[i]));
   sni_rt_probe pr[2 * SNI_RT_MAX_LABELS];
-  unsigned np = sni_rt_filter(r, pr, sni_rt_plan(r, n, ls, nl, lh, pr));
+  unsigned np = sni_rt_plan(r, n, ls, nl, lh, pr);
   for (unsigned k = 0; k < np; k++) {
-    const sni_rt_hdr *rec =
+    const sni_rt_rec *rec =
         sni_rt_find(r, pr[k].key, pr[k].group, b + pr[k].off, pr[k].len);
     if (rec && sni_rt_level(r, rec, pr[k].self, alpn, alpn_len, t))
       return pr[k].group; /* numbered as the public kind */

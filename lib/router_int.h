@@ -34,42 +34,32 @@ enum { SNI_RT_BUILDING = 0, SNI_RT_COMPILED = 1, SNI_RT_FAILED = 2 };
                                 itself (PLAIN and STAR together are a
                                 conflict, so one target suffices)       */
 
-/* What a lookup needs of a table entry once its name has matched. */
-typedef struct sni_rt_hdr {
+/* One table entry, in the arena; the literal follows the header.  Records
+ * are packed (8-byte aligned): one that straddles two cache lines costs a
+ * second line fetched in parallel with the first, which is cheaper than
+ * the memory that padding to whole lines would take. */
+typedef struct sni_rt_rec {
   void *target;
   uint32_t alt;   /* first alternative in alts */
   uint16_t n_alt;
   uint8_t flags;
-  uint8_t len;    /* of the literal */
-} sni_rt_hdr;
-
-/* A table entry with its whole literal, in the arena: the special routes,
- * and the names too long for a slot.  Packed 8-byte aligned. */
-typedef struct sni_rt_rec {
-  sni_rt_hdr h;
+  uint8_t len;
   char name[];
 } sni_rt_rec;
 #define SNI_RT_REC_WORDS(len) ((sizeof(sni_rt_rec) + (size_t)(len) + 7) / 8)
 
-/* The hash table: open addressing with linear probing over slots of one
- * cache line, each holding a whole entry, so a hit costs the one line a
- * lookup prefetches.  meta: the occupant's 56-bit key fingerprint (0: an
- * empty slot) above an 8-bit run, the number of slots from this one that
- * hold every key whose home this is (0: none, so most misses end in the
- * home line; SNI_RT_RUN_OPEN: scan to the next empty slot).  A literal of
- * up to SNI_RT_INLINE bytes is kept in the slot; a longer one is compared
- * from its arena record (word offset in far), a second line for long
- * names only. */
-#define SNI_RT_INLINE 40
-#define SNI_RT_RUN_OPEN 0xFFu
-typedef struct sni_rt_slot {
-  uint64_t meta;
-  sni_rt_hdr h;
-  union {
-    char name[SNI_RT_INLINE];
-    uint32_t far;
-  } u;
-} sni_rt_slot;
+/* The hash table: buckets of one cache line.  A way holds a 16-bit tag
+ * (0: empty) and a record offset; the tags share 24 bytes, so a probe
+ * compares them all with three word operations and a miss usually ends
+ * in this one line.  spill is set on a bucket that an insertion found
+ * full: only then does a lookup go on to the next bucket. */
+#define SNI_RT_WAYS 10
+typedef struct sni_rt_bucket {
+  uint16_t tag[SNI_RT_WAYS];
+  uint16_t spill;
+  uint16_t pad;
+  uint32_t rec[SNI_RT_WAYS]; /* word offset of the record in arena */
+} sni_rt_bucket;
 #define SNI_RT_LINE 64
 
 /* An ALPN-qualified route of a record. */
@@ -96,17 +86,10 @@ struct sni_router {
   sni_allocator a;
   int state;
   uint64_t seed;
-  /* frozen tables; slots and arena are cache-line aligned inside the
+  /* frozen tables; buckets and arena are cache-line aligned inside the
    * blocks bmem and amem (bsize, asize bytes) */
-  sni_rt_slot *slots;
-  uint32_t nslots;
-  /* A filter of the keys (two bits of one word each, 16 bits per key):
-   * small enough to stay in cache, it spares most levels that hold no
-   * entry a read of the slot table. */
-  uint64_t *filter;
-  uint32_t nfilter;
-  void *fmem;
-  size_t fsize;
+  sni_rt_bucket *buckets;
+  uint32_t nbuckets;
   uint32_t special[3]; /* default, no_sni, not_tls records */
   uint64_t *arena;
   size_t arena_words;

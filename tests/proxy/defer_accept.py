@@ -34,7 +34,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pxlib import (Checks, Proxy, Server, client_hello, free_port,
+from pxlib import (Checks, Proxy, Server, client_hello, echo, free_port,
                    main_wrapper, parse_kv, read_to_end, recv_exact, wait_for)
 
 BANNER = b"SSH-2.0-banner.test\r\n"
@@ -48,11 +48,7 @@ MARGIN_MS = 700    # scheduling slack; far below the 1000 ms a bug would add
 def banner(c):
     c.settimeout(30)
     c.sendall(BANNER)
-    while True:
-        d = c.recv(65536)
-        if not d:
-            return
-        c.sendall(d)
+    echo(c)
 
 
 def tagged(c):
