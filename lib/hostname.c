@@ -65,17 +65,21 @@ static int dotted_quad(const char *s, size_t n) {
  * (plus '_', which real deployments use) marks the name as not a host name
  * instead of failing the parse, so the router can send it to no_sni.
  * The two versions below compute the same result. */
+/* One trailing dot (the DNS root) is allowed and dropped: returns
+ * SNI_NAME_TRAILING_DOT then, with *n shortened. */
+static unsigned root_dot(const char *s, size_t *n) {
+  if (*n == 0 || s[*n - 1] != '.') return 0;
+  (*n)--;
+  return SNI_NAME_TRAILING_DOT;
+}
+
 #if defined(SNI_USE_SSE2)
 /* 16 name bytes per step: lowercase, and masks of dots, "alpha" bytes
  * (letters, '-', '_'), colons and disallowed bytes; the label rules are then
  * checked only at the dots, found in a 256-bit dot bitmap. */
 unsigned sni_host_classify(const char *s, size_t n, char *lo,
                            size_t *lo_len) {
-  unsigned flags = 0;
-  if (n > 0 && s[n - 1] == '.') {
-    flags |= SNI_NAME_TRAILING_DOT;
-    n--;
-  }
+  unsigned flags = root_dot(s, &n);
   int bad = (n == 0 || n > 253);
   uint64_t dots[4] = {0, 0, 0, 0}, alph[4] = {0, 0, 0, 0};
   unsigned badm = 0, colonm = 0;
@@ -111,7 +115,9 @@ unsigned sni_host_classify(const char *s, size_t n, char *lo,
   }
   if (badm) bad = 1;
   size_t label_start = 0;
-  for (unsigned w = 0; w < 4; w++)
+  /* Only the words that hold bytes of the name: one for most names. */
+  unsigned nw = (unsigned)((n + 63u) / 64u);
+  for (unsigned w = 0; w < nw; w++)
     for (uint64_t m = dots[w]; m; m &= m - 1) {
       size_t i = w * 64u + (size_t)__builtin_ctzll(m);
       if (i == label_start || i - label_start > 63) bad = 1;
@@ -123,7 +129,7 @@ unsigned sni_host_classify(const char *s, size_t n, char *lo,
   if (!any_alpha && !badm && dotted_quad(s, n)) flags |= SNI_NAME_IP_LITERAL;
   /* No TLD is all digits: the last label must hold an alpha byte. */
   int last_alpha = 0;
-  for (unsigned w = 4; w-- > 0;)
+  for (unsigned w = nw; w-- > 0;)
     if (alph[w]) {
       size_t hi = w * 64u + 63u - (size_t)__builtin_clzll(alph[w]);
       last_alpha = hi >= label_start;
@@ -139,11 +145,7 @@ unsigned sni_host_classify(const char *s, size_t n, char *lo,
 /* One table lookup per byte; label rules are checked at the dots only. */
 unsigned sni_host_classify(const char *s, size_t n, char *lo,
                            size_t *lo_len) {
-  unsigned flags = 0;
-  if (n > 0 && s[n - 1] == '.') {
-    flags |= SNI_NAME_TRAILING_DOT;
-    n--;
-  }
+  unsigned flags = root_dot(s, &n);
   unsigned acc = 0;
   int bad = (n == 0 || n > 253);
   size_t label_start = 0;
