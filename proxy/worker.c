@@ -82,6 +82,9 @@ static void bury(px_worker *w) {
  * level-triggered). */
 #define PX_ACCEPT_BATCH 64
 #define PX_ACCEPT_QUIET 3
+/* At a stop, at most this many queued connections are taken per listener
+ * (the listen backlog's order of magnitude). */
+#define PX_ACCEPT_DRAIN 4096
 
 /* Listeners first: a new client's hello goes out with its connect
  * (conn.c), while what else came in the same batch is mostly the end of
@@ -116,6 +119,11 @@ static void dispatch(px_worker *w, const struct epoll_event *evs, int n) {
  * drain_timeout to finish.  Returns 1 when the worker is done. */
 static int drain_step(px_worker *w) {
   if (!w->draining) {
+    /* What the kernel already queued would be reset by the close: take it
+     * first (a quiet listener event accepts only one, see dispatch()). */
+    for (int i = 0; i < w->nl; i++)
+      if (w->lfd[i] >= 0 && w->accepting)
+        px_listen_accept(w, i, PX_ACCEPT_DRAIN);
     px_listen_arm(w, 0);
     for (int i = 0; i < w->nl; i++) {
       close(w->lfd[i]);
