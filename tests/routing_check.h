@@ -21,36 +21,45 @@ static inline int sni_test_all_zero(const void *p, size_t n) {
   return 1;
 }
 
+/* The lists routing-only mode fills, named by their SNI_TRUNC_* bits:
+ * the policy written at SNI_PARSE_ROUTING_ONLY in include/sniroute.h.
+ * Every other list, `random` and `grease` are left zero; every other
+ * member equals the full parse's.  The members themselves come from
+ * SNI_HELLO_FIELDS, so a new one is checked without an edit here. */
+#define SNI_TEST_ROUTING_LISTS                                           \
+  (SNI_TRUNC_EXTENSIONS | SNI_TRUNC_VERSIONS | SNI_TRUNC_ALPN |          \
+   SNI_TRUNC_RECORDS)
+
 static inline const char *routing_differs(const sni_hello *f,
                                           const sni_hello *r) {
-#define SAME(x) if (memcmp(&f->x, &r->x, sizeof f->x) != 0) return #x
-#define ZERO(x) if (!sni_test_all_zero(&r->x, sizeof r->x)) return #x
-  SAME(wire_len); SAME(hello_len); SAME(records); SAME(record_version);
-  SAME(legacy_version); SAME(max_version); SAME(record_versions);
-  SAME(record_lengths); SAME(n_record_list); SAME(session_id_len);
-  SAME(sslv2); SAME(sni_present); SAME(session_ticket); SAME(psk);
-  SAME(early_data); SAME(ech); SAME(ech_type); SAME(ech_config_id);
-  SAME(name_flags); SAME(quic); SAME(n_extensions); SAME(n_versions);
-  SAME(n_alpn); SAME(alpn_len); SAME(psk_identities);
-  SAME(session_ticket_len); SAME(ech_kdf); SAME(ech_aead); SAME(ech_enc_len);
-  SAME(ech_payload_len); SAME(sni_len); SAME(sni_normalized_len); SAME(sni);
-  SAME(sni_normalized); SAME(extensions); SAME(extension_lengths);
-  SAME(versions); SAME(alpn);
-  if ((f->truncated ^ r->truncated) &
-      (SNI_TRUNC_EXTENSIONS | SNI_TRUNC_VERSIONS | SNI_TRUNC_ALPN |
-       SNI_TRUNC_RECORDS))
-    return "truncated";
-  if (r->truncated & ~(SNI_TRUNC_EXTENSIONS | SNI_TRUNC_VERSIONS |
-                       SNI_TRUNC_ALPN | SNI_TRUNC_RECORDS))
-    return "truncated (a list routing-only does not fill)";
-  ZERO(random); ZERO(grease); ZERO(n_ciphers); ZERO(n_groups);
-  ZERO(n_key_shares); ZERO(n_sigalgs); ZERO(n_sigalgs_cert);
-  ZERO(n_dc_sigalgs); ZERO(n_point_formats); ZERO(n_compression);
-  ZERO(cipher_suites); ZERO(groups); ZERO(key_share_groups);
-  ZERO(key_share_lengths); ZERO(sigalgs); ZERO(sigalgs_cert);
-  ZERO(dc_sigalgs); ZERO(point_formats); ZERO(compression);
+#define SAME(x) if (memcmp(&f->x, &r->x, sizeof f->x) != 0) return #x;
+#define ZERO(x) if (!sni_test_all_zero(&r->x, sizeof r->x)) return #x;
+#define RC_NUM(t, m, k) if (offsetof(sni_hello, m) != \
+    offsetof(sni_hello, truncated)) { SAME(m) }
+#define RC_FLAG(m, k) if (offsetof(sni_hello, m) == \
+    offsetof(sni_hello, grease)) { ZERO(m) } else { SAME(m) }
+#define RC_COUNT(t, m)
+#define RC_BYTES(m, k) ZERO(m)
+#define RC_STR(m, len, present, k) SAME(m) SAME(len)
+#define RC_LIST(t, m, count, trunc, k) \
+  if ((trunc) & SNI_TEST_ROUTING_LISTS) { SAME(m) SAME(count) } \
+  else { ZERO(m) ZERO(count) }
+#define RC_ALPN(m, count, len, trunc, k) SAME(m) SAME(count) SAME(len)
+  SNI_HELLO_FIELDS(RC_NUM, RC_FLAG, RC_COUNT, RC_BYTES, RC_STR, RC_LIST,
+                   RC_ALPN)
+#undef RC_NUM
+#undef RC_FLAG
+#undef RC_COUNT
+#undef RC_BYTES
+#undef RC_STR
+#undef RC_LIST
+#undef RC_ALPN
 #undef SAME
 #undef ZERO
+  if ((f->truncated ^ r->truncated) & SNI_TEST_ROUTING_LISTS)
+    return "truncated";
+  if (r->truncated & ~SNI_TEST_ROUTING_LISTS)
+    return "truncated (a list routing-only does not fill)";
   return NULL;
 }
 
