@@ -513,16 +513,17 @@ static void on_upstream(px_worker *w, px_conn *c, uint32_t ev) {
 }
 
 /* ---------------------------------------------------------------- hello */
-/* The fingerprints, computed only when something uses them: the log, a
- * deny rule or a JA4 TLV (docs/proxy.md, "Fingerprints", for the cost).
- * Returns 1 when a deny rule refused the client (c is then closed). */
+/* What uses the fingerprints: the log, a deny rule or a JA4 TLV
+ * (docs/proxy.md, "Fingerprints", for the cost). */
 static int fingerprints_wanted(const px_conn *c) {
   return px_log_enabled() || c->cfg->deny || c->cfg->ja4_tlv;
 }
 
+/* The fingerprints, computed only when fingerprints_wanted().  Returns 1
+ * when a deny rule refused the client (c is then closed). */
 static int fingerprints(px_worker *w, px_conn *c, const sni_hello *h) {
-  int logging = px_log_enabled();
   if (!fingerprints_wanted(c)) return 0;
+  int logging = px_log_enabled();
   char ja4[SNI_JA4_MAX];
   int denied = px_fpdeny_hello(c->cfg->deny, h, ja4);
   px_seen *s = c->seen;
