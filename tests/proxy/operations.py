@@ -39,7 +39,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pxlib import (echo, wait_for, Checks, Proxy, Server, client_hello, free_port, log,
+from pxlib import (echo, exe_for_anyone, wait_for, Checks, Proxy, Server, client_hello, free_port, log,
                    main_wrapper, read_to_end, recv_exact)
 
 NOBODY = 65534
@@ -229,8 +229,11 @@ def user_case(binary, t):
         up.close()
         shutil.rmtree(d)
     # Unprivileged, `user root` cannot work: refuse to run.
-    r = run([binary, "--listen", "127.0.0.1:%d" % free_port(), "--log",
-             "off", "--user", "root"], preexec_fn=become_nobody)
+    d = tmpdir()
+    r = run([exe_for_anyone(binary, d), "--listen",
+             "127.0.0.1:%d" % free_port(), "--log", "off", "--user", "root"],
+            preexec_fn=become_nobody)
+    shutil.rmtree(d)
     t.check("a failed drop refuses to run (exit 1, message)",
             r.returncode == 1 and b"cannot drop privileges" in r.stderr,
             "%d %r" % (r.returncode, r.stderr))

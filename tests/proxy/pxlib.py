@@ -7,6 +7,7 @@ parse_kv() / json.loads().
 """
 import hashlib
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -308,6 +309,17 @@ def echo(c):
         if not d:
             return
         c.sendall(d)
+
+
+def exe_for_anyone(binary, directory):
+    """A copy of binary in directory (made world-readable) that an
+    unprivileged user such as `nobody` can execute, whatever the
+    permissions of the build tree (a clone in a `mktemp -d` is 0700)."""
+    exe = os.path.join(directory, os.path.basename(binary))
+    shutil.copy(binary, exe)
+    os.chmod(directory, 0o755)
+    os.chmod(exe, 0o755)
+    return exe
 
 
 def wait_for(cond, timeout=10, step=0.05):

@@ -28,7 +28,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pxlib import (SKIP, Checks, Proxy, Server, client_hello, log,
+from pxlib import (SKIP, Checks, Proxy, Server, client_hello, exe_for_anyone, log,
                    main_wrapper, parse_kv, read_to_end, recv_exact, sha)
 
 SOFT = "/proc/sys/fs/pipe-user-pages-soft"
@@ -83,11 +83,7 @@ def run(binary):
 
 def relay(binary, tmp):
     t = Checks()
-    # A copy nobody can execute whatever the build tree's permissions.
-    exe = os.path.join(tmp, "sniroute-proxy")
-    shutil.copy(binary, exe)
-    os.chmod(tmp, 0o755)
-    os.chmod(exe, 0o755)
+    exe = exe_for_anyone(binary, tmp)
     data = os.urandom(SIZE)
     digest = sha(data)
     hello = client_hello(b"bulk.test")
