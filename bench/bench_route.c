@@ -29,18 +29,14 @@
 #include <stdatomic.h>
 
 #include "sniroute.h"
+#include "xorshift.h"
 
 #define BATCH 16
 #define DEFAULT_TARGET ((void *)~(uintptr_t)0)
 #define ROUNDS 5
 
 static uint64_t rng = 0x243F6A8885A308D3u;
-static uint64_t rnd(void) {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return rng;
-}
+static uint64_t rnd(void) { return sni_xorshift64(&rng); }
 
 static double now_ns(void) {
   struct timespec ts;

@@ -1,4 +1,5 @@
 #include "quic_util.h"
+#include "xorshift.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -136,12 +137,7 @@ size_t qt_other_long(uint32_t version, int type_v1, const uint8_t *dcid, size_t 
 
 /* ---- the packetizer ------------------------------------------------------ */
 
-static uint64_t qt_rand(uint64_t *s) {
-  *s ^= *s << 13;
-  *s ^= *s >> 7;
-  *s ^= *s << 17;
-  return *s;
-}
+#define qt_rand sni_xorshift64
 
 static size_t qt_range(uint64_t *s, size_t lo, size_t hi) {
   return lo + (size_t)(qt_rand(s) % (uint64_t)(hi - lo + 1));

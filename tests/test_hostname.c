@@ -13,17 +13,13 @@
 #include <cmocka.h>
 
 #include "hostname.h"
+#include "xorshift.h"
 #include "sniroute.h"
 
 static int T_DEF, T_NOSNI, T_EXACT;
 
 static uint64_t rng = 0x9E3779B97F4A7C15u;
-static uint64_t rnd(void) {
-  rng ^= rng << 13;
-  rng ^= rng >> 7;
-  rng ^= rng << 17;
-  return rng;
-}
+static uint64_t rnd(void) { return sni_xorshift64(&rng); }
 
 /* The parser's view: flags and normalised form of s[0..n), through the
  * same buffers a sni_hello has. */
