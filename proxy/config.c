@@ -833,18 +833,37 @@ static const char *file_path(builder *b, const char *cfg_path, const char *p) {
   return path;
 }
 
+/* A file a directive names (`what`: its name in messages), read whole and
+ * checked for NUL bytes; its path in *path.  NULL when it cannot be used,
+ * the reason reported. */
+static char *side_file(builder *b, const char *cfg_path, const char *name,
+                       const char *what, const char **path, size_t *len) {
+  if (b->sandbox) {
+    fail(b, "%s: files are not read here", what);
+    return NULL;
+  }
+  *path = file_path(b, cfg_path, name);
+  if (!*path) return NULL;
+  char *text = read_text(*path, len);
+  if (!text) {
+    fail(b, "%s %s: %s", what, *path, strerror(errno));
+    return NULL;
+  }
+  if (check_nul(b, *path, text, *len) == 0) return text;
+  free(text);
+  return NULL;
+}
+
 /* Adds a map file's lines to the routes (relative to the config file). */
 static int map_directive(builder *b, const char *cfg_path, char **tok, int n) {
   if (n != 2) return fail(b, "map takes one PATH");
-  if (b->sandbox) return fail(b, "map: files are not read here");
-  const char *path = file_path(b, cfg_path, tok[1]);
-  if (!path) return -1;
+  const char *path;
   size_t len;
-  char *text = read_text(path, &len);
-  if (!text) return fail(b, "map %s: %s", path, strerror(errno));
   const char *file = b->file;
   unsigned line = b->line;
-  int rc = check_nul(b, path, text, len);
+  char *text = side_file(b, cfg_path, tok[1], "map", &path, &len);
+  if (!text) return -1;
+  int rc = 0;
   unsigned ml = 0;
   for (size_t i = 0; rc == 0 && i < len; ml++) {
     char *nl = memchr(text + i, '\n', len - i);
@@ -866,15 +885,13 @@ static int deny_rule(builder *b, const char *t, size_t n) {
 
 /* A file of fingerprints: one per line, '#' comments, blanks around. */
 static int deny_file(builder *b, const char *cfg_path, const char *name) {
-  if (b->sandbox) return fail(b, "deny ja4_file: files are not read here");
-  const char *path = file_path(b, cfg_path, name);
-  if (!path) return -1;
+  const char *path;
   size_t len;
-  char *text = read_text(path, &len);
-  if (!text) return fail(b, "deny ja4_file %s: %s", path, strerror(errno));
   const char *file = b->file;
   unsigned line = b->line;
-  int rc = check_nul(b, path, text, len);
+  char *text = side_file(b, cfg_path, name, "deny ja4_file", &path, &len);
+  if (!text) return -1;
+  int rc = 0;
   b->file = path;
   b->line = 0;
   for (char *ln = text, *next; rc == 0 && ln; ln = next) {
