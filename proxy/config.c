@@ -580,6 +580,12 @@ static int add_upstream_line(builder *b, char **tok, int n) {
       tlv = tok[i] + 4;
       continue;
     }
+    if (strcmp(tok[i], "fastopen") == 0) {
+      if (u->fastopen)
+        return fail(b, "upstream %s: fastopen given twice", u->name);
+      u->fastopen = 1;
+      continue;
+    }
     if (strcmp(tok[i], "proxy_protocol") == 0) {
       if (i + 1 == n) return fail(b, "proxy_protocol needs v1, v2 or off");
       v = tok[++i];
@@ -600,6 +606,11 @@ static int add_upstream_line(builder *b, char **tok, int n) {
     if (add_addr(b, u, tok[i]) != 0) return -1;
   }
   if (u->naddrs == 0) return fail(b, "upstream %s has no address", u->name);
+  /* With `terminate` the proxy's own handshake opens the stream: there is
+   * no hello to carry in the SYN. */
+  if (u->fastopen && to.terminate)
+    return fail(b, "upstream %s: fastopen does not go with terminate",
+                u->name);
   if (set_tlvs(b, u, tlv) != 0) return -1;
   return load_tls(b, u, &to);
 }

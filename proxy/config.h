@@ -33,6 +33,7 @@ typedef struct px_upstream {
   int naddrs;
   int pp; /* 0 none, 1 v1, 2 v2 */
   unsigned pp_tlvs; /* v2: PX_PP_TLV_* bits (pp.h), `tlv=` */
+  int fastopen;     /* `fastopen`: TCP Fast Open towards its addresses */
   /* `terminate`: the certificate, key and ALPN list, loaded when the
    * configuration is built (tls.h); NULL: TLS passes through. */
   struct px_tls *tls;

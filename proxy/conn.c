@@ -263,7 +263,9 @@ enum {
   PX_EARLY_PART,    /* the header and part of the bytes (the socket is
                        full): the relay takes the rest from the client */
   PX_EARLY_REFUSED, /* the connect failed: try the next address */
-  PX_EARLY_BROKEN   /* the stream cannot be continued: close */
+  PX_EARLY_BROKEN,  /* the stream cannot be continued: close */
+  PX_EARLY_SYN      /* `fastopen`: the bytes went in a SYN that is not yet
+                       answered (c->syn_sent); the connect is in progress */
 };
 
 static void connected(px_worker *w, px_conn *c) {
@@ -288,6 +290,12 @@ static void start_connect(px_worker *w, px_conn *c, int from, size_t early) {
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* With a Fast Open cookie from an earlier connection the connect
+     * returns at once and send_early()'s bytes ride in the SYN; without
+     * one (or an old kernel: the option fails) it is an ordinary connect. */
+    if (u->fastopen && early)
+      setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one, sizeof one);
+    c->syn_sent = 0;
     if (connect(fd, (const struct sockaddr *)&a->ss, a->len) != 0 &&
         errno != EINPROGRESS) {
       px_count(w, PXC_CONNECT_FAILURES, 1);
@@ -310,7 +318,7 @@ static void start_connect(px_worker *w, px_conn *c, int from, size_t early) {
       c->ufd = -1;
       continue;
     }
-    if (e == PX_EARLY_WAIT) {
+    if (e == PX_EARLY_WAIT || e == PX_EARLY_SYN) {
       c->state = PX_ST_CONNECTING;
       px_timer_set(w, c, PX_TL_CONNECT, c->cfg->connect_timeout_ms);
       return;
@@ -391,6 +399,15 @@ static int send_proxy_header(const px_worker *w, px_conn *c) {
   return s == n ? 0 : -1;
 }
 
+/* The socket's connect has completed (TCP_INFO's first byte is the
+ * state).  An error counts as not yet. */
+static int tcp_established(int fd) {
+  uint8_t st = 0;
+  socklen_t l = sizeof st;
+  return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &st, &l) == 0 && l == 1 &&
+         st == TCP_ESTABLISHED;
+}
+
 /* Right after connect(): where the upstream is near (loopback, the same
  * host or rack) the handshake has completed inside the call, and the
  * PROXY header and the client's bytes peeked into w->buf (len, still
@@ -413,6 +430,16 @@ static int send_early(px_worker *w, px_conn *c, size_t len) {
                : PX_EARLY_REFUSED;
   if (n < hl) return PX_EARLY_BROKEN; /* part of the header only */
   size_t data = (size_t)n - (size_t)hl;
+  if (c->up->fastopen && !tcp_established(c->ufd)) {
+    /* In a SYN still unanswered (a remote upstream): the client's copy
+     * stays queued until the connect completes (on_upstream()), so that a
+     * failed attempt leaves the bytes for the next address.  A SYN holds
+     * at most one segment. */
+    if (data > UINT16_MAX) return PX_EARLY_BROKEN;
+    c->syn_sent = 1;
+    c->syn_data = (uint16_t)data;
+    return PX_EARLY_SYN;
+  }
   if (data && (long)recv(c->cfd, w->buf, data, MSG_TRUNC | MSG_DONTWAIT) !=
                   (long)data)
     return PX_EARLY_BROKEN;
@@ -483,6 +510,21 @@ static void start_tls(px_worker *w, px_conn *c) {
   tls_step(w, c);
 }
 
+/* A Fast Open connect completed: what went in its SYN is the upstream's
+ * now, so it leaves the client's socket (uncopied, as in send_early()),
+ * and the relay goes on from there; the PROXY header went with it. */
+static void syn_data_taken(px_worker *w, px_conn *c, uint32_t ev) {
+  size_t data = c->syn_data;
+  c->syn_sent = 0;
+  if (data && (long)recv(c->cfd, w->buf, data, MSG_TRUNC | MSG_DONTWAIT) !=
+                  (long)data) {
+    px_conn_close(w, c, "upstream_error");
+    return;
+  }
+  c->c2u.bytes += data;
+  begin_relay(w, c, ev, PX_EARLY_PART);
+}
+
 static void on_upstream(px_worker *w, px_conn *c, uint32_t ev) {
   if (c->state == PX_ST_RELAY) {
     relay(w, c, 0, ev);
@@ -508,6 +550,8 @@ static void on_upstream(px_worker *w, px_conn *c, uint32_t ev) {
   connected(w, c);
   if (c->up->tls)
     start_tls(w, c);
+  else if (c->syn_sent)
+    syn_data_taken(w, c, ev);
   else
     begin_relay(w, c, ev, 0);
 }

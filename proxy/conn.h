@@ -53,6 +53,12 @@ typedef struct px_conn {
   /* What each socket is registered for in the worker's epoll set:
    * PX_EV_* bits, 0 = not registered (conn.c, ep_want()). */
   uint8_t ev_c, ev_u;
+  /* `fastopen`: the PROXY header (if any) and syn_data client bytes went
+   * out in the SYN of a connect not yet complete.  The bytes stay queued
+   * in the client's socket until it completes, so that a failover can send
+   * them again (conn.c, send_early()). */
+  uint8_t syn_sent;
+  uint16_t syn_data;
   const char *verdict;
   px_cfg *cfg;
   const px_upstream *up;

@@ -136,6 +136,15 @@ def config_errors(binary, up):
             r"command line:5: .*conflicts.*\(command line:3\)",
             base + ["--route", "www.example.test=" + up, "--route",
                     "www.example.test=" + up])
+    # `fastopen` (docs/proxy.md): once per upstream, never with terminate.
+    run_bad(binary, "fastopen given twice refused",
+            in_file(r":2: upstream a: fastopen given twice"),
+            conf="listen 127.0.0.1:{port}\nupstream a %s fastopen fastopen\n"
+            "route default a\n" % up)
+    run_bad(binary, "fastopen with terminate refused",
+            in_file(r":2: upstream a: fastopen does not go with terminate"),
+            conf="listen 127.0.0.1:{port}\nupstream a %s fastopen terminate "
+            "cert=/nonexistent key=/nonexistent\nroute default a\n" % up)
     # A long --route is not cut: the alpn= field after 571 blanks survives
     # (cut at 599 bytes it became "al", a malformed third field).
     p = pxlib.Proxy(binary, base + ["--route", "www.a.test=" + up + " " * 571 +
