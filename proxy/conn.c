@@ -424,8 +424,10 @@ static int send_early(px_worker *w, px_conn *c, size_t len) {
   struct msghdr m = {.msg_iov = hl ? iov : iov + 1,
                      .msg_iovlen = hl ? 2 : 1};
   long n = (long)sendmsg(c->ufd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+  /* EINPROGRESS: a Fast Open SYN left without data (none fitted). */
   if (n < 0)
-    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
+                   errno == EINPROGRESS
                ? PX_EARLY_WAIT
                : PX_EARLY_REFUSED;
   if (n < hl) return PX_EARLY_BROKEN; /* part of the header only */
