@@ -326,11 +326,12 @@ static long pump_direct(px_pipe_pool *pool, uint8_t *scratch, px_chan *ch,
  * queued bytes go out when the proxy's read reopens it: in the proxy's
  * context, on the proxy's core (bench/README.md, "Bulk relay").  Where the
  * round trip is that short the bandwidth-delay product is small, so the
- * fixed size costs little throughput: 10 Gb/s x 200 us = 250 KB.  A peer
+ * fixed size costs little throughput: 10 Gb/s x 100 us = 125 KB.  A peer
  * farther away (or one whose round trip is not known yet: 0) keeps
- * autotuning. */
-#define LOCAL_RTT_US 200u
-#define LOCAL_SOCKBUF (128 << 10) /* the kernel doubles it: 256 KiB */
+ * autotuning.  64 KiB measured better than 32, 48, 96, 128 and 256 KiB on
+ * loopback (bench/README.md, "Bulk relay"). */
+#define LOCAL_RTT_US 100u
+#define LOCAL_SOCKBUF (64 << 10) /* the kernel doubles it: 128 KiB */
 
 static void bound_if_local(int fd, int opt) {
   struct tcp_info ti;
