@@ -83,20 +83,19 @@ while time.monotonic() < deadline and fds(pid) < base + n:
     time.sleep(0.1)
 time.sleep(hold)
 rss = [l.split()[1] for l in open("/proc/%s/status" % pid) if l.startswith("VmRSS")][0]
-print("%s %d %.1f" % (rss, fds(pid), time.monotonic() - t0), flush=True)
+print("%s %d %.1f" % (rss, fds(pid) - base, time.monotonic() - t0), flush=True)
 for s in socks: s.close()
 EOF
 
 run() { # name pid port
-  local before after fd el
+  local before after held el
   sleep 0.5
   before=$(rss_kb "$2")
-  fd0=$(ls /proc/"$2"/fd | wc -l)
-  read -r after fd el < <(timeout 120 python3 "$W/client.py" "$3" "$N" "$HOLD" "$2")
-  # The proxy's descriptors grew by the connections it holds; a row with
+  read -r after held el < <(timeout 120 python3 "$W/client.py" "$3" "$N" "$HOLD" "$2")
+  # held: how much the proxy's descriptors grew (client.py); a row with
   # fewer than N says so instead of dividing by N.
-  awk -v n="$1" -v c="$N" -v f="$fd" -v f0="$fd0" -v b="$before" -v a="$after" 'BEGIN {
-    held = f - f0; if (held > c) held = c
+  awk -v n="$1" -v c="$N" -v held="$held" -v b="$before" -v a="$after" 'BEGIN {
+    if (held > c) held = c
     note = (held < c) ? " (of " c ")" : ""
     per = (held > 0) ? (a - b) * 1024 / held : 0
     printf "| %s | %d%s | %d | %.1f | %d | %.0f |\n", n, held, note, b, a / 1024, a - b, per }'

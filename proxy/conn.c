@@ -408,6 +408,17 @@ static int tcp_established(int fd) {
          st == TCP_ESTABLISHED;
 }
 
+/* The first `data` bytes queued in the client's socket went to the
+ * upstream already: they leave it without a copy (MSG_TRUNC: TCP discards)
+ * and count as relayed.  0, or -1 when they were not all there. */
+static int drop_sent(px_worker *w, px_conn *c, size_t data) {
+  if (data && (long)recv(c->cfd, w->buf, data, MSG_TRUNC | MSG_DONTWAIT) !=
+                  (long)data)
+    return -1;
+  c->c2u.bytes += data;
+  return 0;
+}
+
 /* Right after connect(): where the upstream is near (loopback, the same
  * host or rack) the handshake has completed inside the call, and the
  * PROXY header and the client's bytes peeked into w->buf (len, still
@@ -442,10 +453,7 @@ static int send_early(px_worker *w, px_conn *c, size_t len) {
     c->syn_data = (uint16_t)data;
     return PX_EARLY_SYN;
   }
-  if (data && (long)recv(c->cfd, w->buf, data, MSG_TRUNC | MSG_DONTWAIT) !=
-                  (long)data)
-    return PX_EARLY_BROKEN;
-  c->c2u.bytes += data;
+  if (drop_sent(w, c, data) != 0) return PX_EARLY_BROKEN;
   return data == len ? PX_EARLY_ALL : PX_EARLY_PART;
 }
 
@@ -516,14 +524,11 @@ static void start_tls(px_worker *w, px_conn *c) {
  * now, so it leaves the client's socket (uncopied, as in send_early()),
  * and the relay goes on from there; the PROXY header went with it. */
 static void syn_data_taken(px_worker *w, px_conn *c, uint32_t ev) {
-  size_t data = c->syn_data;
   c->syn_sent = 0;
-  if (data && (long)recv(c->cfd, w->buf, data, MSG_TRUNC | MSG_DONTWAIT) !=
-                  (long)data) {
+  if (drop_sent(w, c, c->syn_data) != 0) {
     px_conn_close(w, c, "upstream_error");
     return;
   }
-  c->c2u.bytes += data;
   begin_relay(w, c, ev, PX_EARLY_PART);
 }
 

@@ -39,8 +39,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pxlib import (echo, exe_for_anyone, wait_for, Checks, Proxy, Server, client_hello, free_port, log,
-                   main_wrapper, read_to_end, recv_exact)
+from pxlib import (echo, exe_for_anyone, wait_for, Checks, Proxy, Server,
+                   client_hello, free_port, log, main_wrapper, read_to_end,
+                   recv_exact)
 
 NOBODY = 65534
 LOOPS = 8
