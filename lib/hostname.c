@@ -74,68 +74,77 @@ static unsigned root_dot(const char *s, size_t *n) {
 }
 
 #if defined(SNI_USE_SSE2)
-/* 16 name bytes per step: lowercase, and masks of dots, "alpha" bytes
- * (letters, '-', '_'), colons and disallowed bytes; the label rules are then
- * checked only at the dots, found in a 256-bit dot bitmap. */
+/* Bytes of x in [lo, hi]: shifted so that lo lands on -128, one signed
+ * compare then bounds the range (SSE2 has no unsigned byte compare). */
+static inline __m128i byte_range(__m128i x, int lo, int hi) {
+  __m128i b = _mm_add_epi8(x, _mm_set1_epi8((char)(0x80 - lo)));
+  return _mm_cmplt_epi8(b, _mm_set1_epi8((char)(-128 + (hi - lo) + 1)));
+}
+
+/* The classes of one 16-byte block, as bit masks (bit i: byte i). */
+typedef struct name_block {
+  unsigned ok, alpha, dot, colon;
+} name_block;
+
+/* Lowercases x into *l and classifies it (letters, '-' and '_' are
+ * "alpha"; with digits and dots they are "ok"). */
+static inline name_block classify_block(__m128i x, __m128i *l) {
+  __m128i up = byte_range(x, 'A', 'Z');
+  *l = _mm_or_si128(x, _mm_and_si128(up, _mm_set1_epi8(0x20)));
+  __m128i alpha = _mm_or_si128(
+      byte_range(*l, 'a', 'z'),
+      _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('-')),
+                   _mm_cmpeq_epi8(x, _mm_set1_epi8('_'))));
+  __m128i dot = _mm_cmpeq_epi8(x, _mm_set1_epi8('.'));
+  __m128i ok = _mm_or_si128(alpha, _mm_or_si128(byte_range(x, '0', '9'), dot));
+  name_block k = {(unsigned)_mm_movemask_epi8(ok),
+                  (unsigned)_mm_movemask_epi8(alpha),
+                  (unsigned)_mm_movemask_epi8(dot),
+                  (unsigned)_mm_movemask_epi8(
+                      _mm_cmpeq_epi8(x, _mm_set1_epi8(':')))};
+  return k;
+}
+
+/* 16 name bytes per step: lowercase and class masks; the label rules are
+ * then checked at the dots only, as the blocks go by. */
 unsigned sni_host_classify(const char *s, size_t n, char *lo,
                            size_t *lo_len) {
   unsigned flags = root_dot(s, &n);
   int bad = (n == 0 || n > 253);
-  uint64_t dots[4] = {0, 0, 0, 0}, alph[4] = {0, 0, 0, 0};
   unsigned badm = 0, colonm = 0;
-  const __m128i iota = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
-                                     12, 13, 14, 15);
+  size_t label_start = 0, alpha_end = 0; /* alpha_end: last alpha byte + 1 */
   /* sni and sni_normalized are SNI_MAX_NAME + 1 = 256 bytes, so every
    * 16-byte block below n lies inside them; bytes past n are masked off
    * and stored as zero, as the zeroed struct already holds there. */
   for (size_t base = 0; base < n; base += 16) {
-    size_t r = n - base < 16 ? n - base : 16;
-    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + base));
-    __m128i valid = _mm_cmpgt_epi8(_mm_set1_epi8((char)r), iota);
-    __m128i up = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('A' - 1)),
-                               _mm_cmplt_epi8(x, _mm_set1_epi8('Z' + 1)));
-    __m128i l = _mm_or_si128(x, _mm_and_si128(up, _mm_set1_epi8(0x20)));
-    _mm_storeu_si128((__m128i *)(void *)(lo + base), _mm_and_si128(l, valid));
-    __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(l, _mm_set1_epi8('a' - 1)),
-                                   _mm_cmplt_epi8(l, _mm_set1_epi8('z' + 1)));
-    __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)),
-                                  _mm_cmplt_epi8(x, _mm_set1_epi8('9' + 1)));
-    __m128i alpha = _mm_or_si128(
-        letter, _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('-')),
-                             _mm_cmpeq_epi8(x, _mm_set1_epi8('_'))));
-    __m128i dot = _mm_cmpeq_epi8(x, _mm_set1_epi8('.'));
-    __m128i ok = _mm_or_si128(alpha, _mm_or_si128(digit, dot));
-    badm |= (unsigned)_mm_movemask_epi8(_mm_andnot_si128(ok, valid));
-    colonm |= (unsigned)_mm_movemask_epi8(
-        _mm_and_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(':')), valid));
-    unsigned dm = (unsigned)_mm_movemask_epi8(_mm_and_si128(dot, valid));
-    unsigned am = (unsigned)_mm_movemask_epi8(_mm_and_si128(alpha, valid));
-    dots[base / 64] |= (uint64_t)dm << (base % 64);
-    alph[base / 64] |= (uint64_t)am << (base % 64);
-  }
-  if (badm) bad = 1;
-  size_t label_start = 0;
-  /* Only the words that hold bytes of the name: one for most names. */
-  unsigned nw = (unsigned)((n + 63u) / 64u);
-  for (unsigned w = 0; w < nw; w++)
-    for (uint64_t m = dots[w]; m; m &= m - 1) {
-      size_t i = w * 64u + (size_t)__builtin_ctzll(m);
+    __m128i l, x = _mm_loadu_si128((const __m128i *)(const void *)(s + base));
+    name_block k = classify_block(x, &l);
+    unsigned valid = 0xffffu;
+    if (n - base < 16) {
+      valid = (1u << (n - base)) - 1u;
+      __m128i iota = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+                                   13, 14, 15);
+      l = _mm_and_si128(
+          l, _mm_cmpgt_epi8(_mm_set1_epi8((char)(n - base)), iota));
+    }
+    _mm_storeu_si128((__m128i *)(void *)(lo + base), l);
+    badm |= ~k.ok & valid;
+    colonm |= k.colon & valid;
+    if (k.alpha & valid)
+      alpha_end = base + 32u - (size_t)__builtin_clz(k.alpha & valid);
+    for (unsigned m = k.dot & valid; m; m &= m - 1) {
+      size_t i = base + (size_t)__builtin_ctz(m);
       if (i == label_start || i - label_start > 63) bad = 1;
       label_start = i + 1;
     }
+  }
+  if (badm) bad = 1;
   if (n == label_start || n - label_start > 63) bad = 1;
   if (colonm) flags |= SNI_NAME_IP_LITERAL;
-  int any_alpha = (alph[0] | alph[1] | alph[2] | alph[3]) != 0;
-  if (!any_alpha && !badm && dotted_quad(s, n)) flags |= SNI_NAME_IP_LITERAL;
+  if (alpha_end == 0 && !badm && dotted_quad(s, n))
+    flags |= SNI_NAME_IP_LITERAL;
   /* No TLD is all digits: the last label must hold an alpha byte. */
-  int last_alpha = 0;
-  for (unsigned w = nw; w-- > 0;)
-    if (alph[w]) {
-      size_t hi = w * 64u + 63u - (size_t)__builtin_clzll(alph[w]);
-      last_alpha = hi >= label_start;
-      break;
-    }
-  if (!last_alpha) bad = 1;
+  if (alpha_end <= label_start) bad = 1;
   if (bad || (flags & SNI_NAME_IP_LITERAL)) flags |= SNI_NAME_NOT_HOSTNAME;
   lo[n] = '\0';
   *lo_len = n;

@@ -21,7 +21,11 @@
 #include <emmintrin.h>
 #endif
 
-#if defined(__GNUC__) || defined(__clang__)
+/* Forced inlining is what gives every element its own constant-folded
+ * code; unoptimised builds (Debug, the sanitizer runs) leave it to the
+ * compiler, since forcing 50 copies of the step through -O0 with ASan
+ * costs minutes and gigabytes of compile for no benefit there. */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__OPTIMIZE__)
 #define SNI_HOT_INLINE inline __attribute__((always_inline))
 #else
 #define SNI_HOT_INLINE inline
@@ -117,6 +121,7 @@ typedef struct elem_ctx {
   uint32_t len;   /* content length                                  */
   uint32_t at;    /* position right after the element's fixed part   */
   uint32_t avail; /* bytes of the current span after the fixed part  */
+  uint32_t fend;  /* end of the frame holding the element            */
   unsigned body, arg;
 } elem_ctx;
 
@@ -144,6 +149,10 @@ static SNI_HOT_INLINE int ext_duplicate(sni_parser_impl *restrict p,
   return 0;
 }
 
+_Static_assert(SNI_EXT_SERVER_NAME == 0 &&
+                   SNI_HS_EXT_SLOT(SNI_EXT_SERVER_NAME) == 0,
+               "type 0 is in slot 0, so no type matches an empty slot");
+
 /* SR_EXTENSION: the type/length header of one extension.  The extension
  * list is filled in both modes: duplicate detection reads it. */
 static SNI_HOT_INLINE int rule_extension(sni_parser_impl *restrict p,
@@ -151,7 +160,8 @@ static SNI_HOT_INLINE int rule_extension(sni_parser_impl *restrict p,
                                          elem_ctx *c) {
   uint16_t type = sni_rd16(q);
   const sni_ext_rule *r = &sni_hs_ext_rules[SNI_HS_EXT_SLOT(type)];
-  if (r->type != type || r->schema == 0) r = NULL;
+  /* An empty slot holds type 0, which only server_name's slot can match. */
+  if (r->type != type) r = NULL;
   if (ext_duplicate(p, r, type)) return SNI_EPROTO; /* RFC 8446 4.2 */
   if (h->n_extensions < SNI_CAP_EXTENSIONS) {
     h->extensions[h->n_extensions] = type;
@@ -234,7 +244,7 @@ static void rule_key_share(sni_hello *h, const uint8_t *q, const elem_ctx *c) {
 /* SR_PSK_IDENTITY: identity<1..2^16-1> then a 4-byte obfuscated age. */
 static int rule_psk_identity(sni_parser_impl *restrict p, sni_hello *h,
                              elem_ctx *c) {
-  if ((uint64_t)c->at + c->len + 4u > p->ends[p->depth]) return SNI_EPROTO;
+  if ((uint64_t)c->at + c->len + 4u > c->fend) return SNI_EPROTO;
   c->len += 4u;
   p->psk_ids++;
   h->psk_identities = p->psk_ids;
@@ -384,8 +394,9 @@ static SNI_HOT_INLINE int check_len(const sni_hs_elem *el, uint32_t at,
                                     uint32_t len, uint32_t end) {
   if (len < el->min || len > el->max || (len & (el->item - 1u)))
     return SNI_EPROTO;
-  if (el->flags & SF_FILL) return (uint64_t)at + len == end ? 0 : SNI_EPROTO;
-  return (uint64_t)at + len <= end ? 0 : SNI_EPROTO;
+  /* at <= end: the fixed part was checked against the frame first. */
+  if (el->flags & SF_FILL) return len == end - at ? 0 : SNI_EPROTO;
+  return len <= end - at ? 0 : SNI_EPROTO;
 }
 
 /* The end of a schema: a repeated one starts over while its frame has
@@ -432,19 +443,87 @@ static SNI_HOT_INLINE void take_content(sni_parser_impl *restrict p,
   }
 }
 
+/* The kept-or-skipped decision for content consumed as bytes: routing-only
+ * mode validates the lists it does not keep by their length alone. */
+static SNI_HOT_INLINE unsigned content_body(const sni_parser_impl *p,
+                                            unsigned body, unsigned arg) {
+  if (p->routing && ((body == SB_LIST16 || body == SB_LIST8)
+                         ? !sni_hs_lists[arg].routing
+                         : (body == SB_COPY && arg == SC_RANDOM)))
+    return SB_SKIP;
+  return body;
+}
+
+/* An extension body whose schema is one length-prefixed vector and an END
+ * without a rule (the list extensions), with the whole body in the span:
+ * the vector is checked and taken here, as the walk of that schema would
+ * (the same length checks; the frame end must be met: EPROTO either way),
+ * without opening a frame for it.  `in` is a constant per call site, so
+ * the shape test folds away.  1 if done, 0 if `in` is not of that shape,
+ * or an error. */
+static SNI_HOT_INLINE int flat_body(sni_parser_impl *restrict p, walk *w,
+                                    const elem_ctx *c,
+                                    const sni_hs_elem *in) {
+  if (in->kind != SK_VEC || in->pre || !in->width || in->rule ||
+      in->body >= SB_SEQ || in[1].kind != SK_END || in[1].rule ||
+      in[1].flags)
+    return 0;
+  if (c->len < in->width) return SNI_EPROTO; /* the length does not fit */
+  uint32_t len = read_len(w->c, in->width);
+  if (len < in->min || len > in->max || (len & (in->item - 1u)) ||
+      len != c->len - in->width)
+    return SNI_EPROTO;
+  if (len)
+    take_content(p, p->out, w->c + in->width,
+                 content_body(p, in->body, in->arg), in->arg, len);
+  w->c += c->len;
+  w->ip++;
+  return 1;
+}
+
+/* One case per schema, each with its constant descriptor: the shapes that
+ * are not one vector fold to "not flat" at compile time. */
+#define FLAT(s) \
+  case s: return flat_body(p, w, c, &sni_hs_schema[sni_hs_schema_start[s]]);
+static SNI_HOT_INLINE int flat_ext(sni_parser_impl *restrict p, walk *w,
+                                   const elem_ctx *c) {
+  switch (c->arg) {
+    FLAT(SS_MESSAGE) FLAT(SS_HELLO) FLAT(SS_EXTENSION) FLAT(SS_OPAQUE)
+    FLAT(SS_EMPTY) FLAT(SS_SNI) FLAT(SS_SNI_ENTRY) FLAT(SS_ALPN)
+    FLAT(SS_ALPN_NAME) FLAT(SS_GROUPS) FLAT(SS_POINT_FORMATS)
+    FLAT(SS_SIGALGS) FLAT(SS_DC_SIGALGS) FLAT(SS_SIGALGS_CERT)
+    FLAT(SS_VERSIONS) FLAT(SS_KEY_SHARE) FLAT(SS_KEY_SHARE_ENTRY)
+    FLAT(SS_PSK) FLAT(SS_PSK_IDENTITY) FLAT(SS_PSK_BINDER) FLAT(SS_ECH)
+  default: return 0;
+  }
+}
+_Static_assert(SS_COUNT == 21, "one FLAT case per schema in flat_ext");
+#undef FLAT
+
 /* Where a vector's content goes once its fixed part is read: a frame to
  * walk, or bytes to consume: at once when the span holds them (always when
  * `whole`), else as they come. */
 static SNI_HOT_INLINE int start_content(sni_parser_impl *restrict p, walk *w,
                                         const elem_ctx *c, const int whole) {
   unsigned body = c->body;
+  /* Most extensions are skipped whole: the shortest path first. */
+  if (body == SB_SKIP && (whole || (size_t)(w->e - w->c) >= c->len)) {
+    w->ip++;
+    w->c += c->len;
+    return 0;
+  }
   if (body >= SB_SEQ) {
-    if (!whole && w->ip == sni_hs_schema_start[SS_MESSAGE]) {
+    if (w->ip == sni_hs_schema_start[SS_MESSAGE]) {
       /* The message is frame 0: its end is ends[0] (SR_MSG_HDR). */
       w->fend = p->ends[0];
       w->ip = sni_hs_schema_start[c->arg];
       /* The rest of the message in this span: walk it in one go. */
+      if (whole) return 0;
       return (size_t)(w->e - w->c) >= w->fend - POS(w) ? STEP_WHOLE : 0;
+    }
+    if (body == SB_SEQ && (whole || (size_t)(w->e - w->c) >= c->len)) {
+      int rc = flat_ext(p, w, c);
+      if (rc) return rc < 0 ? rc : 0;
     }
     if (body == SB_SEQ || c->len) {
       w->d++;
@@ -456,10 +535,7 @@ static SNI_HOT_INLINE int start_content(sni_parser_impl *restrict p, walk *w,
   }
   w->ip++;
   if (c->len == 0 || body >= SB_SEQ) return 0;
-  if (p->routing && ((body == SB_LIST16 || body == SB_LIST8)
-                         ? !sni_hs_lists[c->arg].routing
-                         : (body == SB_COPY && c->arg == SC_RANDOM)))
-    body = SB_SKIP; /* validated by its length, not stored */
+  body = content_body(p, body, c->arg);
   if (body == SB_COPY && c->arg == SC_RANDOM) p->copy_end = (uint8_t)c->len;
   if (whole || (size_t)(w->e - w->c) >= c->len) {
     take_content(p, p->out, w->c, body, c->arg, c->len);
@@ -476,7 +552,7 @@ static SNI_HOT_INLINE int start_content(sni_parser_impl *restrict p, walk *w,
 static SNI_HOT_INLINE int run_elem(sni_parser_impl *restrict p, walk *w,
                                    const sni_hs_elem *el, const uint8_t *q,
                                    const int whole) {
-  elem_ctx c = {0, POS(w), 0, el->body, el->arg};
+  elem_ctx c = {0, POS(w), 0, w->fend, el->body, el->arg};
   if (el->kind == SK_VEC) {
     if (el->width) c.len = read_len(q + el->pre, el->width);
     else c.len = (el->flags & SF_FILL) ? w->fend - c.at : el->min;
@@ -485,7 +561,6 @@ static SNI_HOT_INLINE int run_elem(sni_parser_impl *restrict p, walk *w,
   }
   if (el->rule) {
     c.avail = (uint32_t)(w->e - w->c);
-    p->depth = (uint8_t)w->d;
     int rc = apply_rule(p, el->rule, q, &c);
     if (rc < 0) return rc;
     if (rc == SR_STOP) return end_schema(p, w, schema_end(w->ip), 1);
@@ -511,7 +586,8 @@ static SNI_HOT_INLINE int step(sni_parser_impl *restrict p, walk *w,
       w->ip++;
       return 0;
     }
-    if ((uint64_t)pos + k > w->fend) return SNI_EPROTO; /* does not fit */
+    /* pos <= fend: the walk never passes the end of its frame. */
+    if (k > w->fend - pos) return SNI_EPROTO; /* does not fit */
     if (whole || (size_t)(w->e - w->c) >= k) {
       q = w->c;
       w->c += k;
@@ -539,6 +615,19 @@ static SNI_HOT_INLINE int step(sni_parser_impl *restrict p, walk *w,
     if (rc == 0 && w->ip == (i) + 1u && (whole || !w->bulk)) \
       goto L##next;                                         \
     break;
+/* An element after which the walk often goes on at `loop` jumps there
+ * the same way: the end of an entry (END_ENTRY) that starts its entry over,
+ * and the end of an extension body, which returns to the end of the
+ * extension entry (element 10).  The ip tests keep a wrong label harmless. */
+#define R(i, loop, next)                                    \
+  case i:                                                   \
+  L##i:                                                     \
+    rc = step(p, w, &sni_hs_schema[i], whole);              \
+    if (rc == 0 && (whole || !w->bulk)) {                   \
+      if (w->ip == loop##u) goto L##loop;                   \
+      if (w->ip == (i) + 1u) goto L##next;                  \
+    }                                                       \
+    break;
 static SNI_HOT_INLINE int walk_span(sni_parser_impl *restrict p,
                                     sni_hello *restrict h, walk *w,
                                     const int whole) {
@@ -557,18 +646,20 @@ static SNI_HOT_INLINE int walk_span(sni_parser_impl *restrict p,
       if (rc == 0 && w->ip == 1u && (whole || !w->bulk)) goto L1;
       break;
       E(1, 2) E(2, 3) E(3, 4) E(4, 5) E(5, 6) E(6, 7) E(7, 8)
-      E(8, 9) E(9, 10) E(10, 11) E(11, 12) E(12, 13) E(13, 14) E(14, 15)
-      E(15, 16) E(16, 17) E(17, 18) E(18, 19) E(19, 20) E(20, 21) E(21, 22)
-      E(22, 23) E(23, 24) E(24, 25) E(25, 26) E(26, 27) E(27, 28) E(28, 29)
-      E(29, 30) E(30, 31) E(31, 32) E(32, 33) E(33, 34) E(34, 35) E(35, 36)
-      E(36, 37) E(37, 38) E(38, 39) E(39, 40) E(40, 41) E(41, 42) E(42, 43)
-      E(43, 44) E(44, 45) E(45, 46) E(46, 47) E(47, 48) E(48, 49) E(49, 49)
+      E(8, 9) E(9, 10) R(10, 9, 11) E(11, 12) R(12, 10, 13) R(13, 10, 14)
+      E(14, 15) R(15, 10, 16) E(16, 17) R(17, 16, 18) E(18, 19) R(19, 10, 20)
+      E(20, 21) R(21, 20, 22) E(22, 23) R(23, 10, 24) E(24, 25) R(25, 10, 26)
+      E(26, 27) R(27, 10, 28) E(28, 29) R(29, 10, 30) E(30, 31) R(31, 10, 32)
+      E(32, 33) R(33, 10, 34) E(34, 35) R(35, 10, 36) E(36, 37) R(37, 36, 38)
+      E(38, 39) E(39, 40) R(40, 10, 41) E(41, 42) R(42, 41, 43) E(43, 44)
+      R(44, 43, 45) E(45, 46) E(46, 47) E(47, 48) E(48, 49) R(49, 10, 49)
     default: return 0; /* SNI_HS_DONE */
     }
     if (rc) return rc < 0 || rc == STEP_WHOLE ? rc : 0;
   }
 }
 #undef E
+#undef R
 _Static_assert(sizeof sni_hs_schema / sizeof sni_hs_schema[0] == 50,
                "one case per element in walk_span");
 
@@ -588,12 +679,22 @@ static int walk_whole(sni_parser_impl *restrict p, walk *wp) {
   return rc;
 }
 
+/* Bytes from the current position to the end of the message: known once
+ * the header is read, or read ahead from a span that starts with the whole
+ * header (SR_MSG_HDR then checks that length like any other). */
+static size_t msg_rest(const sni_parser_impl *restrict p, const uint8_t *b,
+                       size_t n) {
+  if (p->ends[0]) return p->ends[0] - p->pos;
+  if (p->pos != 0 || n < SNI_HS_HDR) return SIZE_MAX;
+  return SNI_HS_HDR + ((size_t)b[1] << 16 | sni_rd16(b + 2));
+}
+
 int sni_hs_consume(sni_parser_impl *restrict p, const uint8_t *b, size_t n) {
   walk w = {(uintptr_t)b - p->pos, b, b + n, frame_end(p, p->depth),
             p->bulk_end, p->ip, p->depth, p->tmp_n, p->bulk, p->bulk_arg};
-  /* The span holds the rest of the message (handshake input after its
-   * header, the last record of a fragmented hello): no carry-over. */
-  int whole = p->ends[0] && !w.tn && !w.bulk && n >= p->ends[0] - p->pos;
+  /* The span holds the rest of the message (a hello in one record, the
+   * last record of a fragmented one): no carry-over. */
+  int whole = !w.tn && !w.bulk && n >= msg_rest(p, b, n);
   int rc = whole ? STEP_WHOLE : walk_some(p, &w);
   if (rc == STEP_WHOLE) rc = walk_whole(p, &w);
   p->pos = POS(&w);

@@ -942,6 +942,85 @@ static void test_long_literals(void **state) {
   sni_router_free(r);
 }
 
+/* ---- every kind of route at every name length ----------------------------- */
+
+/* A host name of len bytes (len >= 12) unique to i: "k<i>", labels of up
+ * to 60 letters, ".com". */
+static void sized_name(char *out, size_t len, unsigned i) {
+  size_t o = (size_t)sprintf(out, "k%u", i);
+  while (o + 6 <= len) { /* room for ".x" and ".com" */
+    out[o++] = '.';
+    size_t lab = len - 4 - o;
+    if (lab > 60) lab = 60;
+    for (size_t j = 0; j < lab; j++) out[o++] = (char)('a' + (i + j) % 26);
+  }
+  while (o + 4 < len) out[o++] = 'z'; /* pad the last label */
+  strcpy(out + o, ".com");
+}
+
+/* Names of every length from 12 to 240 bytes for every kind of route, with
+ * ALPN-qualified twins, each looked up as itself, one byte off at either
+ * end, and as its own literal: the record layout and the name compare are
+ * exercised at every length modulo 8 and at record sizes from a few words
+ * to over three cache lines. */
+static void test_home_and_overflow(void **state) {
+  (void)state;
+  enum { N = 2400 };
+  size_t cap = (size_t)N * 300, mo = 0;
+  char *map = malloc(cap);
+  assert_non_null(map);
+  char nm[300], q[320], want[32];
+  static const char *const kinds[] = {"%s e%u\n", ".%s d%u\n", "*.%s s%u\n",
+                                      "%s.* t%u\n"};
+  for (unsigned i = 0; i < N; i++) {
+    sized_name(nm, 12 + (i * 53u) % 229u, i);
+    mo += (size_t)snprintf(map + mo, cap - mo, kinds[i % 4], nm, i);
+    if (i % 7 == 0 && i % 4 != 3)
+      mo += (size_t)snprintf(map + mo, cap - mo, "%s%s a%u alpn=acme\n",
+                             i % 4 == 1 ? "." : i % 4 == 2 ? "*." : "", nm,
+                             i);
+  }
+  mo += (size_t)snprintf(map + mo, cap - mo, "%s", "# end\n");
+  sni_router *r = mk(map);
+  for (unsigned i = 0; i < N; i++) {
+    size_t n = 12 + (i * 53u) % 229u;
+    sized_name(nm, n, i);
+    assert_int_equal(strlen(nm), n);
+    static const char kind_letter[] = "edst";
+    snprintf(want, sizeof want, "%c%u", kind_letter[i % 4], i);
+    switch (i % 4) {
+    case 0: snprintf(q, sizeof q, "%s", nm); break;
+    case 3: snprintf(q, sizeof q, "%s.zz", nm); break;
+    default: snprintf(q, sizeof q, "a.%s", nm); break;
+    }
+    assert_string_equal(route(r, q, NULL), want);
+    if (i % 7 == 0 && i % 4 != 3) {
+      snprintf(want, sizeof want, "a%u", i);
+      assert_string_equal(route(r, q, "h2,acme"), want);
+    }
+    /* one byte off, at the end and at the start of the literal */
+    q[strlen(q) - 1] ^= 1;
+    assert_string_equal(route(r, q, NULL), "-");
+    q[strlen(q) - 1] ^= 1;
+    q[i % 4 == 0 || i % 4 == 3 ? 1 : 3] ^= 1; /* a digit of k<i> */
+    const char *got = route(r, q, NULL);
+    assert_true(strcmp(got, want) != 0);
+    /* the literal itself: only exact and `.s` routes take it */
+    const char *self = route(r, nm, NULL);
+    if (i % 4 == 1) {
+      snprintf(want, sizeof want, "d%u", i);
+      assert_string_equal(self, want);
+    } else if (i % 4 != 0) {
+      assert_string_equal(self, "-");
+    }
+  }
+  sni_router_stats st;
+  assert_int_equal(sni_router_get_stats(r, &st), 0);
+  assert_int_equal(st.entries, N);
+  sni_router_free(r);
+  free(map);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_rule_01_case_and_trailing_dot),
@@ -966,6 +1045,7 @@ int main(void) {
       cmocka_unit_test(test_allocator_and_oom),
       cmocka_unit_test(test_slot_basic),
       cmocka_unit_test(test_long_literals),
+      cmocka_unit_test(test_home_and_overflow),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
