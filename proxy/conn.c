@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -268,8 +269,23 @@ enum {
                        answered (c->syn_sent); the connect is in progress */
 };
 
+/* For a `fastopen` upstream: did the SYN carry data the upstream
+ * acknowledged (the kernel's TCPI_OPT_SYN_DATA)?  One getsockopt per such
+ * connect, so that an operator sees whether Fast Open is in effect (no
+ * cookie yet, an upstream without it, a middlebox dropping it). */
+static void count_fastopen(px_worker *w, const px_conn *c) {
+  struct tcp_info ti;
+  socklen_t l = sizeof ti;
+  if (!c->up->fastopen) return;
+  int data = getsockopt(c->ufd, IPPROTO_TCP, TCP_INFO, &ti, &l) == 0 &&
+             l > offsetof(struct tcp_info, tcpi_options) &&
+             (ti.tcpi_options & TCPI_OPT_SYN_DATA);
+  px_count(w, data ? PXC_FASTOPEN_SYN_DATA : PXC_FASTOPEN_NO_SYN_DATA, 1);
+}
+
 static void connected(px_worker *w, px_conn *c) {
   px_metrics_observe(w->id, PXH_CONNECT, px_metrics_now_us() - c->t_us);
+  count_fastopen(w, c);
 }
 
 /* Connects to the upstream's addresses from index `from` on.  early: the

@@ -57,6 +57,10 @@ enum px_counter {
   PXC_QUIC_BYTES_UP,
   PXC_QUIC_BYTES_DOWN,
   PXC_JA4_DENIED, /* clients refused by a `deny ja4` rule */
+  /* Connects to `fastopen` upstreams whose SYN did (did not) carry data
+   * that the upstream acknowledged: whether Fast Open is in effect. */
+  PXC_FASTOPEN_SYN_DATA,
+  PXC_FASTOPEN_NO_SYN_DATA,
   PXC_COUNT
 };
 extern const char *const px_counter_names[PXC_COUNT];

@@ -18,6 +18,8 @@ under `unshare --net` (skipped where that is not allowed).
    second address gets the whole hello, exactly once, by an ordinary
    connect.  The proxy keeps the client's bytes until a Fast Open connect
    completes; dropping them when the SYN left would lose the hello here.
+4. The counters upstream_fastopen_syn_data / _no_syn_data agree with the
+   kernel's count of connects whose SYN carried data.
 """
 import os
 import shlex
@@ -87,6 +89,14 @@ def syn_data_case(binary, t):
                 "active +%d passive +%d" %
                 (tcp_ext("TCPFastOpenActive") - act,
                  tcp_ext("TCPFastOpenPassive") - pas))
+        active = tcp_ext("TCPFastOpenActive") - act
+        px.stop()
+        c = px.counters() or {}
+        t.check("fastopen upstream: the counters split the four connects as "
+                "the kernel did (data in the SYN or not)",
+                c.get("upstream_fastopen_syn_data") == active and
+                c.get("upstream_fastopen_no_syn_data") == 4 - active,
+                "active +%d, %r" % (active, c))
     finally:
         px.cleanup()
         up.close()
@@ -168,6 +178,10 @@ def unanswered_syn_case(binary, t):
         c = px.counters() or {}
         t.check("unanswered SYN with data: counted as a connect timeout",
                 c.get("connect_timeouts") == 1, repr(c))
+        t.check("unanswered SYN with data: the ordinary connect that took "
+                "over counts as a connect without data in the SYN",
+                c.get("upstream_fastopen_syn_data") == 0 and
+                c.get("upstream_fastopen_no_syn_data") == 1, repr(c))
     finally:
         px.cleanup()
         up.close()
