@@ -12,8 +12,6 @@
 #include "md5.h"
 
 enum {
-  EXT_SERVER_NAME = 0x0000, /* RFC 6066 */
-  EXT_ALPN = 0x0010,        /* RFC 7301 */
   TLS_SSL2 = 0x0002,
   TLS_SSL3 = 0x0300,
   TLS_1_0 = 0x0301,
@@ -79,7 +77,8 @@ static size_t ja4_filter(const uint16_t *in, unsigned n, uint16_t *out, int drop
   for (unsigned i = 0; i < n; i++) {
     uint16_t v = in[i];
     if (sni_is_grease(v)) continue;
-    if (drop_sni_alpn && (v == EXT_SERVER_NAME || v == EXT_ALPN)) continue;
+    if (drop_sni_alpn && (v == SNI_EXT_SERVER_NAME || v == SNI_EXT_ALPN))
+      continue;
     out[k++] = v;
   }
   return k;
@@ -173,7 +172,7 @@ static void ja4_a(const sni_hello *h, char a[SNI_JA4_A_LEN]) {
   /* A hook for DTLS ('d') would go here; the parser reads TLS only. */
   a[0] = h->quic ? 'q' : 't';
   memcpy(a + 1, ja4_version(h->max_version), 2);
-  a[3] = has_extension(h, EXT_SERVER_NAME) ? 'd' : 'i';
+  a[3] = has_extension(h, SNI_EXT_SERVER_NAME) ? 'd' : 'i';
   unsigned nc = count_non_grease(h->cipher_suites, h->n_ciphers);
   unsigned ne = count_non_grease(h->extensions, h->n_extensions);
   a[4] = (char)('0' + nc / 10);
