@@ -31,10 +31,6 @@
 #define SNI_HOT_INLINE inline
 #endif
 
-static inline int grease16(uint16_t v) {
-  return (v & 0x0f0fu) == 0x0a0au && (v >> 8) == (v & 0xffu);
-}
-
 /* Copies n big-endian 16-bit values from src to host-order dst; nonzero if
  * any is GREASE.  Most list bytes of a hello go through here, so on x86-64
  * it does 8 values per step with SSE2; the scalar loop is the reference. */
@@ -68,7 +64,7 @@ static SNI_HOT_INLINE unsigned copy_be16(uint16_t *dst, const uint8_t *src,
   for (; i < n; i++) {
     uint16_t v = sni_rd16(src + 2 * i);
     dst[i] = v;
-    g |= (unsigned)grease16(v);
+    g |= (unsigned)sni_grease16(v);
   }
   return g;
 }
@@ -84,7 +80,7 @@ static SNI_HOT_INLINE void put_list16(sni_hello *h, unsigned id,
   size_t store = n < room ? n : room;
   unsigned g = copy_be16(arr + cnt, src, store);
   for (size_t i = store; i < n; i++)
-    g |= (unsigned)grease16(sni_rd16(src + 2 * i));
+    g |= (unsigned)sni_grease16(sni_rd16(src + 2 * i));
   if (store < n) h->truncated |= d->trunc;
   *cntp = (uint8_t)(cnt + store);
   if (g && d->grease) h->grease = 1;
@@ -171,7 +167,7 @@ static SNI_HOT_INLINE int rule_extension(sni_parser_impl *restrict p,
     h->truncated |= SNI_TRUNC_EXTENSIONS;
   }
   if (!r) {
-    if (grease16(type)) h->grease = 1;
+    if (sni_grease16(type)) h->grease = 1;
     c->body = SB_SKIP;
     return 0;
   }
@@ -711,7 +707,7 @@ void sni_hs_finish(sni_parser_impl *restrict p) {
   sni_hello *h = p->out;
   uint16_t maxv = 0;
   for (unsigned i = 0; i < h->n_versions; i++)
-    if (!grease16(h->versions[i]) && h->versions[i] > maxv)
+    if (!sni_grease16(h->versions[i]) && h->versions[i] > maxv)
       maxv = h->versions[i];
   h->max_version = maxv ? maxv : h->legacy_version;
   if (p->routing) h->grease = 0; /* its lists were not all read */

@@ -189,6 +189,13 @@ int sni_hs_consume(sni_parser_impl *p, const uint8_t *b, size_t n);
 /* Fills the derived fields of a complete hello (max_version). */
 void sni_hs_finish(sni_parser_impl *p);
 
+/* RFC 8701 GREASE: 0x?A?A with both bytes equal.  The one copy of the
+ * rule: sni_is_grease() (lib/parser.c) and the engine's list copies use it
+ * (the SSE2 list copy tests the same two conditions on eight values). */
+static inline int sni_grease16(uint16_t v) {
+  return (v & 0x0f0fu) == 0x0a0au && (v >> 8) == (v & 0xffu);
+}
+
 static inline uint16_t sni_rd16(const uint8_t *q) {
   return (uint16_t)((unsigned)q[0] << 8 | q[1]);
 }

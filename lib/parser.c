@@ -34,9 +34,7 @@ _Static_assert(sizeof(sni_hello) + sizeof(sni_parser) <= 2048,
 #define rd16 sni_rd16
 typedef sni_parser_impl parser_impl;
 
-int sni_is_grease(uint16_t v) {
-  return (v & 0x0f0fu) == 0x0a0au && (v >> 8) == (v & 0xffu);
-}
+int sni_is_grease(uint16_t v) { return sni_grease16(v); }
 
 int sni_alpn_get(const sni_hello *h, unsigned i, const uint8_t **name,
                  size_t *len) {
