@@ -149,10 +149,18 @@ static void print_counters(px_worker **ws, int n) {
   px_log_counters(active, sums);
 }
 
-static void stop_workers(px_worker **ws, int n) {
-  for (int i = 0; i < n; i++) px_worker_stop(ws[i]);
+/* keep_listeners: another instance shares our listeners and steers new
+ * connections away from ours (--takeover).  Closing a socket reorders its
+ * SO_REUSEPORT group, which can send a new connection past the steering to
+ * a socket of ours that is about to close (and reset it); so while the
+ * workers drain, ours stay open, receiving nothing, and are closed
+ * together at the end. */
+static void stop_workers(px_worker **ws, int n, int keep_listeners) {
+  for (int i = 0; i < n; i++) px_worker_stop(ws[i], keep_listeners);
   for (int i = 0; i < n; i++) px_worker_join(ws[i]);
+  px_workers_close_listeners(ws, n);
 }
+
 
 static void free_workers(px_worker **ws, int n) {
   for (int i = 0; i < n; i++) px_worker_free(ws[i]);
@@ -168,7 +176,7 @@ static px_worker **start_workers(px_cfg *cfg) {
     int err = 0;
     ws[i] = px_worker_start(i, cfg, &err);
     if (!ws[i]) {
-      stop_workers(ws, i);
+      stop_workers(ws, i, 0);
       free_workers(ws, i);
       return NULL;
     }
@@ -213,6 +221,14 @@ typedef struct runner {
   int waiting; /* --takeover: the old instance still holds it */
   int nold[PX_MAX_LISTENERS]; /* its sockets in each listener's group */
 } runner;
+
+/* Whether some TCP listener's port group holds sockets besides our
+ * workers' (an instance taking over from us). */
+static int listeners_shared(const runner *r) {
+  for (int i = 0; i < r->cfg->nlisteners; i++)
+    if (px_count_listeners(&r->cfg->listeners[i].addr) > r->nw) return 1;
+  return 0;
+}
 
 /* Another process listening on one of our addresses would silently share
  * it through SO_REUSEPORT (same user) or make the bind fail (another
@@ -346,7 +362,7 @@ static void finish(runner *r) {
   px_notify("STOPPING=1");
   px_mhttp_stop();
   if (r->ws) {
-    stop_workers(r->ws, r->nw);
+    stop_workers(r->ws, r->nw, listeners_shared(r));
     print_counters(r->ws, r->nw);
     free_workers(r->ws, r->nw);
   }

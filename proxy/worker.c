@@ -125,7 +125,7 @@ static int drain_step(px_worker *w) {
       if (w->lfd[i] >= 0 && w->accepting)
         px_listen_accept(w, i, PX_ACCEPT_DRAIN);
     px_listen_arm(w, 0);
-    for (int i = 0; i < w->nl; i++) {
+    for (int i = 0; i < w->nl && !w->keep_listeners; i++) {
       close(w->lfd[i]);
       w->lfd[i] = -1;
     }
@@ -215,7 +215,8 @@ bad:
   return NULL;
 }
 
-void px_worker_stop(px_worker *w) {
+void px_worker_stop(px_worker *w, int keep_listeners) {
+  w->keep_listeners = keep_listeners; /* published by the store below */
   atomic_store(&w->stopping, 1);
   uint64_t one = 1;
   if (write(w->evfd, &one, sizeof one) < 0) {
@@ -223,6 +224,15 @@ void px_worker_stop(px_worker *w) {
 }
 
 void px_worker_join(px_worker *w) { pthread_join(w->th, NULL); }
+
+void px_workers_close_listeners(px_worker **ws, int n) {
+  for (int k = 0; k < n; k++)
+    for (int i = 0; i < ws[k]->nl; i++)
+      if (ws[k]->lfd[i] >= 0) {
+        close(ws[k]->lfd[i]);
+        ws[k]->lfd[i] = -1;
+      }
+}
 
 void px_worker_free(px_worker *w) {
   px_quic_free(w);

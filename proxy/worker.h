@@ -50,6 +50,9 @@ typedef struct px_worker {
   struct px_conn *all;   /* every open connection, timer or not */
   uint64_t now;          /* ms, monotonic, updated once per batch */
   atomic_int stopping;
+  /* Set before px_worker_stop(): the drain leaves the listeners open, for
+   * the caller to close with the other workers' at once (takeover). */
+  int keep_listeners;
   int draining, accepting;
   uint64_t drain_deadline, resume_at;
   atomic_long active;
@@ -66,8 +69,13 @@ extern atomic_long px_total_conns;
 /* Opens the listeners and starts the thread; NULL and *err on failure
  * (with a message on stderr for a listener that cannot be opened). */
 px_worker *px_worker_start(int id, px_cfg *cfg, int *err);
-void px_worker_stop(px_worker *w); /* begin draining, wake it */
+/* Begin draining, wake it.  keep_listeners: do not close the listeners
+ * (see px_workers_close_listeners()). */
+void px_worker_stop(px_worker *w, int keep_listeners);
 void px_worker_join(px_worker *w);
+/* After joining: closes what listeners the workers left open, one right
+ * after another. */
+void px_workers_close_listeners(px_worker **ws, int n);
 void px_worker_free(px_worker *w);
 uint64_t px_worker_counter(const px_worker *w, int i);
 long px_worker_active(const px_worker *w);
