@@ -269,23 +269,26 @@ enum {
                        answered (c->syn_sent); the connect is in progress */
 };
 
-/* For a `fastopen` upstream: did the SYN carry data the upstream
- * acknowledged (the kernel's TCPI_OPT_SYN_DATA)?  One getsockopt per such
- * connect, so that an operator sees whether Fast Open is in effect (no
- * cookie yet, an upstream without it, a middlebox dropping it). */
-static void count_fastopen(px_worker *w, const px_conn *c) {
+/* A `fastopen` upstream socket, from one TCP_INFO: returns whether its
+ * connect has completed, and if so counts whether the SYN carried data
+ * the upstream acknowledged (TCPI_OPT_SYN_DATA), so that an operator sees
+ * whether Fast Open is in effect (no cookie yet, an upstream without it, a
+ * middlebox dropping it).  An error counts as not completed. */
+static int fastopen_done(px_worker *w, int fd) {
   struct tcp_info ti;
   socklen_t l = sizeof ti;
-  if (!c->up->fastopen) return;
-  int data = getsockopt(c->ufd, IPPROTO_TCP, TCP_INFO, &ti, &l) == 0 &&
-             l > offsetof(struct tcp_info, tcpi_options) &&
-             (ti.tcpi_options & TCPI_OPT_SYN_DATA);
-  px_count(w, data ? PXC_FASTOPEN_SYN_DATA : PXC_FASTOPEN_NO_SYN_DATA, 1);
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) != 0 ||
+      l <= offsetof(struct tcp_info, tcpi_options) ||
+      ti.tcpi_state != TCP_ESTABLISHED)
+    return 0;
+  px_count(w, (ti.tcpi_options & TCPI_OPT_SYN_DATA) ? PXC_FASTOPEN_SYN_DATA
+                                                     : PXC_FASTOPEN_NO_SYN_DATA,
+           1);
+  return 1;
 }
 
 static void connected(px_worker *w, px_conn *c) {
   px_metrics_observe(w->id, PXH_CONNECT, px_metrics_now_us() - c->t_us);
-  count_fastopen(w, c);
 }
 
 /* Connects to the upstream's addresses from index `from` on.  early: the
@@ -415,15 +418,6 @@ static int send_proxy_header(const px_worker *w, px_conn *c) {
   return s == n ? 0 : -1;
 }
 
-/* The socket's connect has completed (TCP_INFO's first byte is the
- * state).  An error counts as not yet. */
-static int tcp_established(int fd) {
-  uint8_t st = 0;
-  socklen_t l = sizeof st;
-  return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &st, &l) == 0 && l == 1 &&
-         st == TCP_ESTABLISHED;
-}
-
 /* The first `data` bytes queued in the client's socket went to the
  * upstream already: they leave it without a copy (MSG_TRUNC: TCP discards)
  * and count as relayed.  0, or -1 when they were not all there. */
@@ -459,7 +453,7 @@ static int send_early(px_worker *w, px_conn *c, size_t len) {
                : PX_EARLY_REFUSED;
   if (n < hl) return PX_EARLY_BROKEN; /* part of the header only */
   size_t data = (size_t)n - (size_t)hl;
-  if (c->up->fastopen && !tcp_established(c->ufd)) {
+  if (c->up->fastopen && !fastopen_done(w, c->ufd)) {
     /* In a SYN still unanswered (a remote upstream): the client's copy
      * stays queued until the connect completes (on_upstream()), so that a
      * failed attempt leaves the bytes for the next address.  A SYN holds
@@ -571,6 +565,7 @@ static void on_upstream(px_worker *w, px_conn *c, uint32_t ev) {
   }
   if (!(ev & EPOLLOUT)) return;
   connected(w, c);
+  if (c->up->fastopen) fastopen_done(w, c->ufd); /* to count it */
   if (c->up->tls)
     start_tls(w, c);
   else if (c->syn_sent)

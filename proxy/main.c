@@ -161,7 +161,6 @@ static void stop_workers(px_worker **ws, int n, int keep_listeners) {
   px_workers_close_listeners(ws, n);
 }
 
-
 static void free_workers(px_worker **ws, int n) {
   for (int i = 0; i < n; i++) px_worker_free(ws[i]);
   free(ws);
