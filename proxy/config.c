@@ -20,7 +20,6 @@
 
 #define MAX_UPSTREAMS 4096
 #define MAX_TOKENS 64
-#define MAX_WORKERS 256
 #define MAX_CONNECTIONS 10000000u
 #define QUIC_FLOWS_MAX 1000000u
 #define QUIC_HELD_DGRAMS_MAX 64u       /* SNI_QUIC_MAX_PACKETS */
@@ -683,8 +682,8 @@ static int set_global(builder *b, char **tok, int n) {
   if (set_duration(b, k, v, &rc)) return rc;
   if (set_quic(b, k, v, &rc)) return rc;
   if (strcmp(k, "workers") == 0) {
-    if (parse_uint(v, MAX_WORKERS, &u) || u == 0)
-      return fail(b, "workers '%s': 1..%d", v, MAX_WORKERS);
+    if (parse_uint(v, PX_MAX_WORKERS, &u) || u == 0)
+      return fail(b, "workers '%s': 1..%d", v, PX_MAX_WORKERS);
     c->workers = (int)u;
   } else if (strcmp(k, "max_connections") == 0) {
     /* auto (= 0): from RLIMIT_NOFILE, px_limits_apply() */

@@ -11,6 +11,7 @@
 #include "sniroute.h"
 
 #define PX_MAX_LISTENERS 16
+#define PX_MAX_WORKERS 256 /* the `workers` directive's range is 1..this */
 #define PX_MAX_SERVERS 16
 #define PX_MAX_ADDRS 8
 #define PX_MAX_TRUSTED 16

@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <linux/filter.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,29 +207,6 @@ int px_count_listeners(const px_addr *a) {
   }
   fclose(f);
   return n;
-}
-
-int px_steer_to(int fd, unsigned first, unsigned n) {
-  /* A = first + random % n: the index of one of our sockets in the
-   * group.  The old instance's sockets come first in the group (added
-   * earlier), so none of them gets a new connection. */
-  struct sock_filter code[] = {
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-               (uint32_t)(SKF_AD_OFF + SKF_AD_RANDOM)),
-      BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, n),
-      BPF_STMT(BPF_ALU | BPF_ADD | BPF_K, first),
-      BPF_STMT(BPF_RET | BPF_A, 0),
-  };
-  struct sock_fprog prog = {.len = sizeof code / sizeof *code,
-                            .filter = code};
-  return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
-                    sizeof prog);
-}
-
-int px_steer_detach(int fd) {
-  int zero = 0;
-  return setsockopt(fd, SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, &zero,
-                    sizeof zero);
 }
 
 /* --------------------------------------------------------------- systemd */

@@ -1,6 +1,6 @@
 /* Running as a service: the pid file and its lock, dropping privileges,
- * the listening-port guard, the systemd readiness notification, and the
- * SO_REUSEPORT steering of a zero-downtime upgrade (--takeover). */
+ * the listening-port guard (and the count of an old instance's sockets
+ * for --takeover), the systemd readiness notification. */
 #ifndef PX_DAEMON_H
 #define PX_DAEMON_H
 
@@ -33,11 +33,6 @@ int px_port_in_use(const px_addr *a);
 /* Listening TCP sockets on exactly a (from /proc/net/tcp{,6}), -1 when
  * they cannot be counted. */
 int px_count_listeners(const px_addr *a);
-/* Makes the SO_REUSEPORT group of fd send new connections only to the
- * sockets with indexes first..first+n-1 (ours, added after the old
- * instance's), or lets the kernel hash again (detach).  0 or -1. */
-int px_steer_to(int fd, unsigned first, unsigned n);
-int px_steer_detach(int fd);
 
 /* Sends a systemd notification ("READY=1", ...) when NOTIFY_SOCKET is
  * set; silently nothing otherwise. */

@@ -26,6 +26,7 @@
 #include "cfgstore.h"
 #include "config.h"
 #include "daemon.h"
+#include "steer.h"
 #include "log.h"
 #include "metrics.h"
 #include "mhttp.h"
@@ -276,15 +277,27 @@ static int take_pidfile(runner *r, int takeover) {
 
 /* --takeover, once our sockets listen: new connections go to them only,
  * so the old instance's accept queues run empty before it closes its
- * listeners (closing a listener resets what waits in its queue). */
+ * listeners (closing a listener resets what waits in its queue, unless
+ * the eBPF program migrates it to ours). */
 static void steer(runner *r, int on) {
   for (int i = 0; i < r->cfg->nlisteners; i++) {
-    int fd = r->ws[0]->lfd[i];
-    int rc = on ? px_steer_to(fd, (unsigned)r->nold[i], (unsigned)r->nw)
-                : px_steer_detach(fd);
-    if (rc != 0)
+    const char *what = r->cfg->listeners[i].text;
+    if (!on) {
+      if (px_steer_detach(r->ws[0]->lfd[i]) != 0)
+        fprintf(stderr, "sniroute-proxy: %s: SO_REUSEPORT steering: %s\n",
+                what, strerror(errno));
+      continue;
+    }
+    int fds[PX_MAX_WORKERS];
+    for (int k = 0; k < r->nw; k++) fds[k] = r->ws[k]->lfd[i];
+    px_steer_kind how =
+        px_steer_attach(fds, (unsigned)r->nw, (unsigned)r->nold[i]);
+    if (how == PX_STEER_NONE)
       fprintf(stderr, "sniroute-proxy: %s: SO_REUSEPORT steering: %s\n",
-              r->cfg->listeners[i].text, strerror(errno));
+              what, strerror(errno));
+    else
+      fprintf(stderr, "sniroute-proxy: %s: new connections steered to this "
+                      "instance (%s)\n", what, px_steer_name(how));
   }
 }
 

@@ -595,6 +595,60 @@ def takeover_case(binary, t, host="127.0.0.1"):
         shutil.rmtree(d)
 
 
+def takeover_kill_case(binary, t):
+    """The old instance dies (SIGKILL) with a burst of connections in its
+    accept queues, after a new instance took over: with the eBPF steering's
+    migration the kernel moves them to the new instance's listeners, which
+    serve every one.  Without migration (no CAP_BPF, kernel before 5.14)
+    they would be reset: the check is skipped then."""
+    up = Server(echo)
+    d = tmpdir()
+    pid = os.path.join(d, "pid")
+    conf = ("listen 127.0.0.1:{port}\nlog off\nworkers 2\npid_file %s\n"
+            "route a.test 127.0.0.1:%d\n" % (pid, up.port))
+    old = Proxy(binary, conf=conf)
+    new = None
+    try:
+        old.signal(signal.SIGSTOP)
+        failures = []
+        b = threading.Thread(target=burst, args=(old.port, BURST // 2,
+                                                 failures))
+        b.start()
+        time.sleep(0.5)  # every connection is queued at the old instance
+        new = Proxy(binary, ["--takeover"], conf=conf, port=old.port,
+                    wait=False)
+        t.check("a new instance starts beside the stopped one", wait_for(
+            lambda: "steered to this instance" in new.stderr_text()),
+            new.stderr_text())
+        migrating = "migrating queued connections" in new.stderr_text()
+        old.p.kill()
+        old.p.wait()
+        b.join(60)
+        if migrating:
+            t.check("the old instance killed with %d connections queued: "
+                    "all migrate to the new one and relay" % (BURST // 2),
+                    not failures, "%d failed: %s" % (len(failures),
+                                                     failures[:3]))
+        else:
+            log("skip: no eBPF migration here (%s); %d of %d queued "
+                "connections were lost" % (
+                    new.stderr_text().strip().splitlines()[-1],
+                    len(failures), BURST // 2))
+        t.check("the new instance takes the pid file of the dead one",
+                wait_for(lambda: "took over" in new.stderr_text(), 10),
+                new.stderr_text())
+        t.check("... and exits 0 on SIGTERM", new.stop() == 0,
+                new.stderr_text())
+    finally:
+        old.kill()
+        old.cleanup()
+        if new:
+            new.stop()
+            new.cleanup()
+        up.close()
+        shutil.rmtree(d)
+
+
 def takeover_v6_case(binary, t):
     """The same over IPv6 (the old instance's sockets are counted in
     /proc/net/tcp6, another format)."""
@@ -612,7 +666,8 @@ def main(binary):
         return 77
     t = Checks()
     for case in (test_config_case, pidfile_case, user_case, notify_case,
-                 metrics_case, takeover_case, takeover_v6_case):
+                 metrics_case, takeover_case, takeover_v6_case,
+                 takeover_kill_case):
         log("== " + case.__name__)
         case(binary, t)
     return t.rc()
