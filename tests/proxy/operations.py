@@ -505,6 +505,18 @@ def long_session(port):
     return s
 
 
+def end_takeover(old, new, up, d):
+    """Stops both instances (the new one may not have started), the
+    upstream, and removes the directory of the pid file."""
+    old.stop()
+    old.cleanup()
+    if new:
+        new.stop()
+        new.cleanup()
+    up.close()
+    shutil.rmtree(d)
+
+
 def takeover_case(binary, t, host="127.0.0.1"):
     up = Server(echo)
     d = tmpdir()
@@ -586,13 +598,7 @@ def takeover_case(binary, t, host="127.0.0.1"):
     finally:
         for loop in loops:
             loop.stop_ev.set()
-        old.stop()
-        old.cleanup()
-        if new:
-            new.stop()
-            new.cleanup()
-        up.close()
-        shutil.rmtree(d)
+        end_takeover(old, new, up, d)
 
 
 def takeover_kill_case(binary, t):
@@ -641,12 +647,7 @@ def takeover_kill_case(binary, t):
                 new.stderr_text())
     finally:
         old.kill()
-        old.cleanup()
-        if new:
-            new.stop()
-            new.cleanup()
-        up.close()
-        shutil.rmtree(d)
+        end_takeover(old, new, up, d)
 
 
 def takeover_v6_case(binary, t):
