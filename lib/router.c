@@ -1,6 +1,9 @@
 /* The routing table: build-time pattern checks and grouping, then a frozen
  * flat open-addressing table that lookups read without locks or
  * allocation.  Semantics are the table in include/sniroute.h. */
+#if defined(__linux__) && !defined(_DEFAULT_SOURCE)
+#define _DEFAULT_SOURCE /* madvise(MADV_HUGEPAGE) */
+#endif
 #include "sniroute.h"
 #include "hostname.h"
 #include "router_int.h"
@@ -9,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 /* ---- allocation ------------------------------------------------------- */
 
@@ -589,10 +595,41 @@ static void *sni_rt_alloc_aligned(const sni_allocator *a, size_t bytes,
   return q;
 }
 
+#if defined(MADV_HUGEPAGE)
+/* A transparent huge page: a table of at least this size is placed and
+ * advised for them. */
+#define SNI_RT_HUGE ((size_t)2 << 20)
+
+/* With the default allocator, a table of SNI_RT_HUGE or more: rounded up
+ * to whole huge pages, aligned to one and advised for them.  A lookup
+ * reads a random line of a table of tens of MB, and with 4 KiB pages
+ * nearly every probe also missed the TLB (a page walk, nested under a
+ * hypervisor).  The kernel may decline (THP off): the table still works.
+ * NULL when this does not apply or fails. */
+static void *sni_rt_alloc_huge(const sni_router *r, size_t bytes,
+                               void **raw, size_t *rawsize) {
+  if (r->a.alloc != sni_default_alloc || bytes < SNI_RT_HUGE ||
+      bytes > (size_t)-1 - SNI_RT_HUGE)
+    return NULL;
+  size_t n = (bytes + SNI_RT_HUGE - 1) & ~(SNI_RT_HUGE - 1);
+  void *p = NULL;
+  if (posix_memalign(&p, SNI_RT_HUGE, n) != 0) return NULL;
+  (void)madvise(p, n, MADV_HUGEPAGE); /* advice: failure changes nothing */
+  memset(p, 0, bytes);
+  *raw = p;
+  *rawsize = n;
+  return p;
+}
+#endif
+
 /* A zeroed, cache-line aligned table block (*raw, *rawsize: the
- * allocation), or NULL. */
+ * allocation, released with the router's allocator), or NULL. */
 static void *sni_rt_alloc_table(const sni_router *r, size_t bytes,
                                 void **raw, size_t *rawsize) {
+#if defined(MADV_HUGEPAGE)
+  void *p = sni_rt_alloc_huge(r, bytes, raw, rawsize);
+  if (p) return p;
+#endif
   return sni_rt_alloc_aligned(&r->a, bytes, SNI_RT_LINE, raw, rawsize);
 }
 

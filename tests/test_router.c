@@ -1021,6 +1021,39 @@ static void test_home_and_overflow(void **state) {
   free(map);
 }
 
+/* Tables of several MiB (the default allocator then puts them on huge
+ * pages where Linux allows): every route of a large router is found, from
+ * the first to the last bucket and record, and near misses are not. */
+static void test_large_tables(void **state) {
+  (void)state;
+  enum { N = 150000 };
+  sni_router *r = NULL;
+  assert_int_equal(sni_router_create(&r, NULL), 0);
+  char nm[64];
+  for (uintptr_t i = 0; i < N; i++) {
+    snprintf(nm, sizeof nm, i % 3 ? "h%lu.big.example" : "*.w%lu.example",
+             (unsigned long)i);
+    assert_int_equal(sni_router_add(r, nm, NULL, 0, (void *)(i + 1)), 0);
+  }
+  assert_int_equal(sni_router_compile(r), 0);
+  sni_router_stats st;
+  assert_int_equal(sni_router_get_stats(r, &st), 0);
+  assert_true(st.bytes > ((size_t)4 << 20)); /* past the huge-page size */
+  for (uintptr_t i = 0; i < N; i++) {
+    void *t = NULL;
+    int n = snprintf(nm, sizeof nm, i % 3 ? "h%lu.big.example"
+                                          : "a.w%lu.example",
+                     (unsigned long)i);
+    assert_int_equal(sni_router_match(r, nm, (size_t)n, NULL, 0, &t),
+                     i % 3 ? SNI_ROUTE_EXACT : SNI_ROUTE_WILDCARD);
+    assert_ptr_equal(t, (void *)(i + 1));
+    nm[1] = 'x'; /* a digit of h<i>, or a.w<i> made one label */
+    assert_int_equal(sni_router_match(r, nm, (size_t)n, NULL, 0, &t),
+                     SNI_ENOENT);
+  }
+  sni_router_free(r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_rule_01_case_and_trailing_dot),
@@ -1046,6 +1079,7 @@ int main(void) {
       cmocka_unit_test(test_slot_basic),
       cmocka_unit_test(test_long_literals),
       cmocka_unit_test(test_home_and_overflow),
+      cmocka_unit_test(test_large_tables),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
