@@ -26,10 +26,10 @@
 #include "cfgstore.h"
 #include "config.h"
 #include "daemon.h"
-#include "steer.h"
 #include "log.h"
 #include "metrics.h"
 #include "mhttp.h"
+#include "steer.h"
 #include "worker.h"
 
 /* How often a --takeover instance looks whether the old one has gone. */
