@@ -517,15 +517,27 @@ def end_takeover(old, new, up, d):
     shutil.rmtree(d)
 
 
-def takeover_case(binary, t, host="127.0.0.1"):
+def takeover_case(binary, t, host="127.0.0.1", unprivileged=False):
+    """unprivileged: both instances run as nobody from the start, so the
+    new one cannot load eBPF and steers with classic BPF (the fallback,
+    whose group indexes a closing listener would shift)."""
     up = Server(echo)
     d = tmpdir()
     pid = os.path.join(d, "pid")
     lst = "[%s]" % host if ":" in host else host
-    conf = ("listen " + lst + ":{port}\nlog off\nworkers 2\n"
-            "drain_timeout 20s\npid_file %s\nroute a.test 127.0.0.1:%d\n"
-            % (pid, up.port))
-    old = Proxy(binary, conf=conf, wait=False)
+    args = ["--listen", lst + ":{port}", "--log", "off", "--workers", "2",
+            "--drain-timeout", "20s", "--pid-file", pid,
+            "--route", "a.test=127.0.0.1:%d" % up.port]
+    pre = None
+    if unprivileged:
+        binary = exe_for_anyone(binary, d)
+        os.chown(d, NOBODY, NOBODY)  # the pid file is written there
+        pre = become_nobody
+
+    def start(extra, port=None):
+        return Proxy(binary, args + extra, port=port, wait=False,
+                     preexec=pre)
+    old = start([])
     wait_for(lambda: "listening on" in old.stderr_text())
     new = None
     # Several clients at once, so that the old instance's accept queues
@@ -538,10 +550,13 @@ def takeover_case(binary, t, host="127.0.0.1"):
         for loop in loops:
             loop.start()
         time.sleep(0.5)
-        new = Proxy(binary, ["--takeover"], conf=conf, port=old.port,
-                    wait=False)
+        new = start(["--takeover"], old.port)
         t.check("the new instance starts alongside the old one", wait_for(
             lambda: "listening on" in new.stderr_text()), new.stderr_text())
+        kind = "classic BPF" if unprivileged or os.geteuid() != 0 else "eBPF"
+        t.check("... and steers with %s" % kind, wait_for(
+            lambda: "steered to this instance (" + kind in
+            new.stderr_text()), new.stderr_text())
         time.sleep(0.5)
         # The old instance is stopped while a burst connects: whatever the
         # kernel queued on its listeners would be reset when SIGTERM makes
@@ -599,6 +614,13 @@ def takeover_case(binary, t, host="127.0.0.1"):
         for loop in loops:
             loop.stop_ev.set()
         end_takeover(old, new, up, d)
+
+
+def takeover_unprivileged_case(binary, t):
+    if os.geteuid() != 0:
+        log("skip - takeover as nobody: needs root to become nobody")
+        return
+    takeover_case(binary, t, unprivileged=True)
 
 
 def takeover_kill_case(binary, t):
@@ -668,7 +690,7 @@ def main(binary):
     t = Checks()
     for case in (test_config_case, pidfile_case, user_case, notify_case,
                  metrics_case, takeover_case, takeover_v6_case,
-                 takeover_kill_case):
+                 takeover_unprivileged_case, takeover_kill_case):
         log("== " + case.__name__)
         case(binary, t)
     return t.rc()
