@@ -230,42 +230,88 @@ static void settle(void) {
 #endif
 }
 
-/* p50 and p99 per lookup over batches; median over `rounds` rounds (at
- * most ROUNDS). */
-static void measure_n(const sni_router *r, const bentry *bv, size_t bn,
-                      const qset *qs, double ovh, int rounds, double *p50,
-                      double *p99) {
-  size_t nb = qs->n / BATCH;
-  double *s = malloc(nb * sizeof *s);
-  double r50[ROUNDS], r99[ROUNDS];
+/* What a timed batch needs: the router (NULL: the baseline), the
+ * queries, and for lookups from hellos, their builders and results. */
+typedef struct bctx {
+  const sni_router *r;
+  const bentry *bv;
+  size_t bn;
+  const qset *qs;
+  buf ext, wire;
+  sni_hello hs[BATCH];
+  int rc[BATCH];
+} bctx;
+
+/* One batch of string lookups (or the baseline's); ns for the batch.  A
+ * server routes a name it has just parsed: the batch's names are brought
+ * into cache first, so the query fetch is not timed. */
+static double batch_names(bctx *c, size_t b) {
   static const uint8_t alpn[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/',
                                  '1', '.', '1'};
-  for (int round = 0; round < rounds; round++) {
-    for (size_t b = 0; b < nb; b++) {
-      const char **q = qs->q + b * BATCH;
-      const size_t *ql = qs->ql + b * BATCH;
-      uintptr_t acc = 0;
-      /* a server routes a name it has just parsed: bring the batch's
-       * names into cache first, so the query fetch is not timed */
-      for (int i = 0; i < BATCH; i++)
-        for (size_t j = 0; j < ql[i]; j += 16) acc += (uintptr_t)q[i][j];
-      for (int i = 0; i < BATCH; i++) acc += (uintptr_t)q[i][ql[i] - 1];
-      settle();
-      double t0 = now_ns();
-      if (r) {
-        for (int i = 0; i < BATCH; i++) {
-          void *t;
-          sni_router_match(r, q[i], ql[i], alpn, sizeof alpn, &t);
-          acc += (uintptr_t)t;
-        }
-      } else {
-        for (int i = 0; i < BATCH; i++)
-          acc += (uintptr_t)baseline_match(bv, bn, q[i], ql[i]);
-      }
-      double t1 = now_ns();
-      sink += acc;
-      s[b] = (t1 - t0 - ovh) / BATCH;
+  const char **q = c->qs->q + b * BATCH;
+  const size_t *ql = c->qs->ql + b * BATCH;
+  uintptr_t acc = 0;
+  for (int i = 0; i < BATCH; i++)
+    for (size_t j = 0; j < ql[i]; j += 16) acc += (uintptr_t)q[i][j];
+  for (int i = 0; i < BATCH; i++) acc += (uintptr_t)q[i][ql[i] - 1];
+  settle();
+  double t0 = now_ns();
+  if (c->r) {
+    for (int i = 0; i < BATCH; i++) {
+      void *t;
+      sni_router_match(c->r, q[i], ql[i], alpn, sizeof alpn, &t);
+      acc += (uintptr_t)t;
     }
+  } else {
+    for (int i = 0; i < BATCH; i++)
+      acc += (uintptr_t)baseline_match(c->bv, c->bn, q[i], ql[i]);
+  }
+  double t1 = now_ns();
+  sink += acc;
+  return t1 - t0;
+}
+
+/* The same lookups from a parsed hello, as sniroute-proxy makes them: the
+ * batch's names go into ClientHellos (SNI, ALPN h2,http/1.1, TLS 1.3)
+ * parsed routing-only before the timer starts, which covers only
+ * sni_router_match_hello() (it takes the parser's classified, lowercased
+ * name as it is). */
+static double batch_hellos(bctx *c, size_t b) {
+  static const char *const alpn[] = {"h2", "http/1.1"};
+  static const uint16_t tls13 = 0x0304;
+  static const sni_limits routing = {0, 0, SNI_PARSE_ROUTING_ONLY};
+  for (size_t i = 0; i < BATCH; i++) {
+    b_reset(&c->ext);
+    b_reset(&c->wire);
+    ext_sni_n(&c->ext, c->qs->q[b * BATCH + i], c->qs->ql[b * BATCH + i]);
+    ext_alpn(&c->ext, alpn, 2);
+    ext_u16list(&c->ext, SNI_EXT_SUPPORTED_VERSIONS, 1, &tls13, 1);
+    hello_spec spec = {.exts = &c->ext};
+    build_wire(&c->wire, &spec);
+    c->rc[i] = sni_parse_ex(&c->hs[i], c->wire.p, c->wire.n, &routing);
+  }
+  settle();
+  uintptr_t acc = 0;
+  double t0 = now_ns();
+  for (int i = 0; i < BATCH; i++) {
+    void *t;
+    sni_router_match_hello(c->r, &c->hs[i], c->rc[i], &t);
+    acc += (uintptr_t)t;
+  }
+  double t1 = now_ns();
+  sink += acc;
+  return t1 - t0;
+}
+
+/* p50 and p99 per lookup over the batches of c's queries, timed by fn;
+ * median over `rounds` rounds (at most ROUNDS). */
+static void measure_with(double (*fn)(bctx *, size_t), bctx *c, double ovh,
+                         int rounds, double *p50, double *p99) {
+  size_t nb = c->qs->n / BATCH;
+  double *s = malloc(nb * sizeof *s);
+  double r50[ROUNDS], r99[ROUNDS];
+  for (int round = 0; round < rounds; round++) {
+    for (size_t b = 0; b < nb; b++) s[b] = (fn(c, b) - ovh) / BATCH;
     qsort(s, nb, sizeof *s, cmp_double);
     r50[round] = s[nb / 2];
     r99[round] = s[nb * 99 / 100];
@@ -277,61 +323,30 @@ static void measure_n(const sni_router *r, const bentry *bv, size_t bn,
   free(s);
 }
 
+static void measure_n(const sni_router *r, const bentry *bv, size_t bn,
+                      const qset *qs, double ovh, int rounds, double *p50,
+                      double *p99) {
+  static bctx c;
+  c.r = r;
+  c.bv = bv;
+  c.bn = bn;
+  c.qs = qs;
+  measure_with(batch_names, &c, ovh, rounds, p50, p99);
+}
+
 static void measure(const sni_router *r, const bentry *bv, size_t bn,
                     const qset *qs, double ovh, double *p50, double *p99) {
   measure_n(r, bv, bn, qs, ovh, ROUNDS, p50, p99);
 }
 
-/* The same lookups from a parsed hello, as sniroute-proxy makes them:
- * each batch's names go into ClientHellos (SNI, ALPN h2,http/1.1, TLS 1.3)
- * that are parsed routing-only before the timer starts, and the timer
- * covers sni_router_match_hello(), which takes the parser's classified
- * and lowercased name as it is. */
 static void measure_hello(const sni_router *r, const qset *qs, double ovh,
                           double *p50, double *p99) {
-  static const char *const alpn[] = {"h2", "http/1.1"};
-  static const uint16_t tls13 = 0x0304;
-  static const sni_limits routing = {0, 0, SNI_PARSE_ROUTING_ONLY};
-  static sni_hello hs[BATCH];
-  int rc[BATCH];
-  size_t nb = qs->n / BATCH;
-  double *s = malloc(nb * sizeof *s), r50[ROUNDS], r99[ROUNDS];
-  buf ext = {0}, wire = {0};
-  for (int round = 0; round < ROUNDS; round++) {
-    for (size_t b = 0; b < nb; b++) {
-      for (int i = 0; i < BATCH; i++) {
-        b_reset(&ext);
-        b_reset(&wire);
-        ext_sni_n(&ext, qs->q[b * BATCH + (size_t)i], qs->ql[b * BATCH + (size_t)i]);
-        ext_alpn(&ext, alpn, 2);
-        ext_u16list(&ext, SNI_EXT_SUPPORTED_VERSIONS, 1, &tls13, 1);
-        hello_spec spec = {.exts = &ext};
-        build_wire(&wire, &spec);
-        rc[i] = sni_parse_ex(&hs[i], wire.p, wire.n, &routing);
-      }
-      settle();
-      double t0 = now_ns();
-      uintptr_t acc = 0;
-      for (int i = 0; i < BATCH; i++) {
-        void *t;
-        sni_router_match_hello(r, &hs[i], rc[i], &t);
-        acc += (uintptr_t)t;
-      }
-      double t1 = now_ns();
-      sink += acc;
-      s[b] = (t1 - t0 - ovh) / BATCH;
-    }
-    qsort(s, nb, sizeof *s, cmp_double);
-    r50[round] = s[nb / 2];
-    r99[round] = s[nb * 99 / 100];
-  }
-  qsort(r50, ROUNDS, sizeof *r50, cmp_double);
-  qsort(r99, ROUNDS, sizeof *r99, cmp_double);
-  *p50 = r50[ROUNDS / 2];
-  *p99 = r99[ROUNDS / 2];
-  b_free(&ext);
-  b_free(&wire);
-  free(s);
+  static bctx c;
+  c.r = r;
+  c.qs = qs;
+  measure_with(batch_hellos, &c, ovh, ROUNDS, p50, p99);
+  b_free(&c.ext);
+  b_free(&c.wire);
 }
 
 /* ---- the yardstick: one dependent DRAM load ------------------------- */
