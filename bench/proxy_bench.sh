@@ -6,6 +6,8 @@
 # CONTESTANTS, PORT_BASE, ...) is passed to the harness.  SNIROUTE_LOG
 # (default off, as every contestant runs) gives sniroute-proxy's --log,
 # e.g. SNIROUTE_LOG=/dev/null for the cost of its default logging.
+# SNIROUTE_ARGS adds options to sniroute-proxy's command line, e.g.
+# SNIROUTE_ARGS="--preconnect 1" (off by default, as in the proxy).
 #
 #   bench/proxy_bench.sh [PATH/TO/sniroute-proxy] > result.md
 set -euo pipefail
@@ -20,5 +22,5 @@ cp -r "$SRC" "$tmp/bench"
 chmod -R u+w "$tmp/bench"
 cd "$tmp/bench"
 EXTRA_NAME=sniroute \
-EXTRA_CMD="$PROXY --listen {LISTEN} {ROUTE_ARGS} --default {DEFAULT} --workers 1 --log ${SNIROUTE_LOG:-off}" \
+EXTRA_CMD="$PROXY --listen {LISTEN} {ROUTE_ARGS} --default {DEFAULT} --workers 1 --log ${SNIROUTE_LOG:-off} ${SNIROUTE_ARGS:-}" \
 EXTRA_ROUTE_ARG='--route {NAME}={ADDR}' ./run-all.sh

@@ -163,6 +163,7 @@ static px_upstream *new_upstream(builder *b, const char *name) {
   c->ups[c->nups++] = u;
   memcpy(u->name, name, strlen(name) + 1);
   u->pp_tlvs = PX_PP_TLV_DEFAULT;
+  u->preconnect = -1;
   return u;
 }
 
@@ -381,6 +382,14 @@ static int check_plain(builder *b, px_server *s) {
   return 0;
 }
 
+/* `preconnect N` for the upstreams without preconnect= (HOST:PORT route
+ * targets included), except `fastopen` ones. */
+static void inherit_preconnect(px_cfg *c) {
+  for (int i = 0; i < c->nups; i++)
+    if (c->ups[i]->preconnect < 0)
+      c->ups[i]->preconnect = c->ups[i]->fastopen ? 0 : (int)c->preconnect;
+}
+
 /* Once everything is read: each server's routes, timeouts and targets. */
 static int finish_servers(builder *b) {
   px_cfg *c = b->cfg;
@@ -585,6 +594,16 @@ static int add_upstream_line(builder *b, char **tok, int n) {
       u->fastopen = 1;
       continue;
     }
+    if (strncmp(tok[i], "preconnect=", 11) == 0) {
+      unsigned pc;
+      if (u->preconnect >= 0)
+        return fail(b, "upstream %s: preconnect= given twice", u->name);
+      if (parse_uint(tok[i] + 11, PX_PRECONNECT_MAX, &pc))
+        return fail(b, "upstream %s: preconnect= takes 0..%d", u->name,
+                    PX_PRECONNECT_MAX);
+      u->preconnect = (int)pc;
+      continue;
+    }
     if (strcmp(tok[i], "proxy_protocol") == 0) {
       if (i + 1 == n) return fail(b, "proxy_protocol needs v1, v2 or off");
       v = tok[++i];
@@ -610,6 +629,11 @@ static int add_upstream_line(builder *b, char **tok, int n) {
   if (u->fastopen && to.terminate)
     return fail(b, "upstream %s: fastopen does not go with terminate",
                 u->name);
+  /* Both take the upstream's handshake off the client's path; a pooled
+   * connection has no SYN left to carry the hello. */
+  if (u->fastopen && u->preconnect > 0)
+    return fail(b, "upstream %s: fastopen and preconnect= exclude each "
+                   "other", u->name);
   if (set_tlvs(b, u, tlv) != 0) return -1;
   return load_tls(b, u, &to);
 }
@@ -638,7 +662,8 @@ static int set_duration(builder *b, const char *k, const char *v, int *rc) {
   return 0;
 }
 
-/* The QUIC flow settings (docs/proxy.md, QUIC); 1 when k is one. */
+/* The QUIC flow settings (docs/proxy.md, QUIC) and `preconnect`, the
+ * numeric directives with a range; 1 when k is one. */
 static int set_quic(builder *b, const char *k, const char *v, int *rc) {
   static const struct {
     const char *key;
@@ -649,7 +674,8 @@ static int set_quic(builder *b, const char *k, const char *v, int *rc) {
       {"quic_hello_datagrams", offsetof(px_cfg, quic_hello_datagrams), 1,
        QUIC_HELD_DGRAMS_MAX},
       {"quic_hello_bytes", offsetof(px_cfg, quic_hello_bytes),
-       QUIC_HELD_BYTES_MIN, QUIC_HELD_BYTES_MAX}};
+       QUIC_HELD_BYTES_MIN, QUIC_HELD_BYTES_MAX},
+      {"preconnect", offsetof(px_cfg, preconnect), 0, PX_PRECONNECT_MAX}};
   unsigned u;
   if (strcmp(k, "quic_idle_timeout") == 0) {
     /* No "off": a flow has no end but its idle timeout. */
@@ -950,7 +976,7 @@ const char *const px_directives[] = {
     "metrics",         "log_format",    "quic_idle_timeout",
     "quic_max_flows",  "quic_hello_datagrams", "quic_hello_bytes",
     "deny",            "server",        "tls",           "silent",
-    "relay",
+    "relay",           "preconnect",
     NULL};
 
 static int known_directive(const char *k) {
@@ -1139,7 +1165,8 @@ static int set_option(builder *b, const char *a, const char *v) {
       {"--group", "group"},
       {"--pid-file", "pid_file"},
       {"--metrics", "metrics"},
-      {"--relay", "relay"}};
+      {"--relay", "relay"},
+      {"--preconnect", "preconnect"}};
   size_t k;
   for (k = 0; k < sizeof map / sizeof *map; k++)
     if (strcmp(a, map[k][0]) == 0) break;
@@ -1299,6 +1326,7 @@ static px_cfg *build(const px_cfg_src *src, const px_cfg *old) {
     rc = fail(&b, "no listener (--listen ADDR:PORT or 'listen' in the "
                   "config; --help)");
   if (rc == 0) rc = finish_servers(&b);
+  if (rc == 0) inherit_preconnect(c);
   if (rc == 0 && old) rc = same_listeners(&b, old);
   builder_free(&b);
   if (rc == 0) {

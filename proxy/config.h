@@ -17,6 +17,10 @@
 #define PX_MAX_TRUSTED 16
 #define PX_NAME_MAX 64   /* upstream names: at most 63 bytes */
 #define PX_ADDR_TEXT 80  /* an address as written: at most 79 bytes */
+/* `preconnect N`: N per upstream at most, and pooled connections per
+ * worker at most (they are counted in the descriptor budget). */
+#define PX_PRECONNECT_MAX 8
+#define PX_PRECONNECT_SLOTS 32
 
 typedef struct px_listener {
   px_addr addr;
@@ -35,6 +39,10 @@ typedef struct px_upstream {
   int pp; /* 0 none, 1 v1, 2 v2 */
   unsigned pp_tlvs; /* v2: PX_PP_TLV_* bits (pp.h), `tlv=` */
   int fastopen;     /* `fastopen`: TCP Fast Open towards its addresses */
+  /* `preconnect=N`: unused connections a worker keeps open to its first
+   * address once it has routed a client here (preconnect.h); -1 while
+   * parsing: not given, the `preconnect` directive's value applies. */
+  int preconnect;
   /* `terminate`: the certificate, key and ALPN list, loaded when the
    * configuration is built (tls.h); NULL: TLS passes through. */
   struct px_tls *tls;
@@ -62,6 +70,7 @@ typedef struct px_cfg {
   unsigned hello_timeout_ms, connect_timeout_ms, idle_timeout_ms;
   unsigned drain_timeout_ms;
   int use_splice;
+  unsigned preconnect; /* `preconnect N`: for upstreams that do not say */
   char log_target[256]; /* "stderr", "off" or a path */
   int log_format;       /* PX_LOG_KV or PX_LOG_JSON (log.h) */
   px_listener listeners[PX_MAX_LISTENERS];

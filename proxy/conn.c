@@ -120,8 +120,11 @@ static void hbuf_free(px_conn *c) {
   c->hb = NULL;
 }
 
+static void refill(px_worker *w, px_conn *c);
+
 void px_conn_close(px_worker *w, px_conn *c, const char *verdict) {
   if (c->state == PX_ST_DEAD) return;
+  if (c->refill) refill(w, c);
   c->verdict = verdict;
   px_timer_del(w, c);
   if (c->aprev)
@@ -207,7 +210,13 @@ static void connect_failed(px_worker *w, px_conn *c) {
 /* c->ev_c / c->ev_u: the socket is registered (reading and its end are
  * always wanted: a FIN or a reset must be seen in every state), and for
  * writing too. */
-enum { PX_EV_IN = 1, PX_EV_OUT = 2 };
+enum {
+  PX_EV_IN = 1,
+  PX_EV_OUT = 2,
+  /* registered, but with another owner's data (a pooled socket): the next
+   * ep_want() must modify it */
+  PX_EV_FOREIGN = 4
+};
 
 /* Registers c's client (client = 1) or upstream socket for what its state
  * needs, edge-triggered: writability only while a connect is in progress
@@ -291,12 +300,51 @@ static void connected(px_worker *w, px_conn *c) {
   px_metrics_observe(w->id, PXH_CONNECT, px_metrics_now_us() - c->t_us);
 }
 
-/* Connects to the upstream's addresses from index `from` on.  early: the
- * client's bytes peeked into w->buf just now (0: none, or not there any
- * more), which go out at once if the connect completed inside connect()
- * (send_early()). */
+/* The new upstream socket fd of c (address i, connect started or done):
+ * the early bytes, registration, then the relay or a wait for the
+ * connect.  reg: what fd is registered for already (PX_EV_FOREIGN: a
+ * pooled socket, under the pool's data).  Returns 1 when c went on (or
+ * was closed), 0 when fd failed and was closed: try another. */
+static int use_upstream(px_worker *w, px_conn *c, int fd, int i, size_t early,
+                        uint8_t reg) {
+  c->ufd = fd;
+  c->ev_u = reg;
+  c->hup_u = 0;
+  c->addr_i = (uint8_t)i;
+  c->attempt ^= 1; /* a new parity for this attempt's events */
+  int e = early ? send_early(w, c, early) : PX_EARLY_WAIT;
+  if (e == PX_EARLY_BROKEN) {
+    px_conn_close(w, c, "upstream_error");
+    return 1;
+  }
+  if (e == PX_EARLY_REFUSED || ep_want(w, c, 0, e != PX_EARLY_ALL) != 0) {
+    px_count(w, PXC_CONNECT_FAILURES, 1);
+    close(fd);
+    c->ufd = -1;
+    return 0;
+  }
+  if (e == PX_EARLY_WAIT || e == PX_EARLY_SYN) {
+    c->state = PX_ST_CONNECTING;
+    px_timer_set(w, c, PX_TL_CONNECT, c->cfg->connect_timeout_ms);
+    return 1;
+  }
+  connected(w, c);
+  begin_relay(w, c, 0, e);
+  return 1;
+}
+
+/* Connects to the upstream's addresses from index `from` on, starting
+ * with a preconnected socket to the first one when the pool has one.
+ * early: the client's bytes peeked into w->buf just now (0: none, or not
+ * there any more), which go out at once if the connect completed inside
+ * connect() (send_early()). */
 static void start_connect(px_worker *w, px_conn *c, int from, size_t early) {
   const px_upstream *u = c->up;
+  c->syn_sent = 0;
+  if (from == 0 && u->preconnect) {
+    int fd = px_preconnect_take(w, u);
+    if (fd >= 0 && use_upstream(w, c, fd, 0, early, PX_EV_FOREIGN)) return;
+  }
   for (int i = from; i < u->naddrs; i++) {
     const px_addr *a = &u->addrs[i];
     int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
@@ -321,30 +369,7 @@ static void start_connect(px_worker *w, px_conn *c, int from, size_t early) {
       close(fd);
       continue;
     }
-    c->ufd = fd;
-    c->ev_u = 0;
-    c->hup_u = 0;
-    c->addr_i = (uint8_t)i;
-    c->attempt ^= 1; /* a new parity for this attempt's events */
-    int e = early ? send_early(w, c, early) : PX_EARLY_WAIT;
-    if (e == PX_EARLY_BROKEN) {
-      px_conn_close(w, c, "upstream_error");
-      return;
-    }
-    if (e == PX_EARLY_REFUSED || ep_want(w, c, 0, e != PX_EARLY_ALL) != 0) {
-      px_count(w, PXC_CONNECT_FAILURES, 1);
-      close(fd);
-      c->ufd = -1;
-      continue;
-    }
-    if (e == PX_EARLY_WAIT || e == PX_EARLY_SYN) {
-      c->state = PX_ST_CONNECTING;
-      px_timer_set(w, c, PX_TL_CONNECT, c->cfg->connect_timeout_ms);
-      return;
-    }
-    connected(w, c);
-    begin_relay(w, c, 0, e);
-    return;
+    if (use_upstream(w, c, fd, i, early, 0)) return;
   }
   c->addr_i = (uint8_t)(u->naddrs - 1);
   connect_failed(w, c);
@@ -718,7 +743,18 @@ static void connect_to(px_worker *w, px_conn *c, const char *label,
   c->route = label;
   c->up = up;
   px_count(w, PXC_ROUTED, 1);
+  c->refill = up->preconnect != 0;
   start_connect(w, c, 0, up->tls ? 0 : early);
+}
+
+/* The upstream's pool is topped up once c's first bytes from it went to
+ * the client (or c ends before): at that point the connection waits for
+ * its client, so the connects do not hold up its own first reply.  Only
+ * upstreams of the worker's configuration are pooled (its reference
+ * keeps them alive). */
+static void refill(px_worker *w, px_conn *c) {
+  c->refill = 0;
+  if (c->cfg == w->cfg && !w->draining) px_preconnect_fill(w, c->up);
 }
 
 /* The first look at a client accepted from a deferring listener found no
@@ -937,6 +973,7 @@ static void relay_result(px_worker *w, px_conn *c, long m1, long m2,
       return;
     }
   }
+  if (m2 > 0 && c->refill) refill(w, c);
   if ((m1 > 0 || m2 > 0) && c->cfg->idle_timeout_ms &&
       c->deadline != w->now + c->cfg->idle_timeout_ms)
     px_timer_set(w, c, PX_TL_IDLE, c->cfg->idle_timeout_ms);

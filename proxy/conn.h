@@ -58,6 +58,8 @@ typedef struct px_conn {
    * in the client's socket until it completes, so that a failover can send
    * them again (conn.c, send_early()). */
   uint8_t syn_sent;
+  /* The upstream's `preconnect` pool is to be topped up (conn.c). */
+  uint8_t refill;
   uint16_t syn_data;
   const char *verdict;
   px_cfg *cfg;

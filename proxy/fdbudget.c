@@ -25,7 +25,9 @@ static long nofile_limit(void) {
 void px_fd_budget_get(int workers, int nlisteners, px_fd_budget *b) {
   if (workers < 1) workers = 1;
   b->nofile = nofile_limit();
-  long avail = b->nofile - PX_FD_RESERVE - (long)workers * (2 + nlisteners);
+  /* Per worker: epoll, eventfd, listeners, pooled upstream connections. */
+  long avail = b->nofile - PX_FD_RESERVE -
+               (long)workers * (2 + nlisteners + PX_PRECONNECT_SLOTS);
   if (avail < 0) avail = 0;
   /* Pools may take a sixteenth of the budget. */
   long pool = avail / ((long)workers * 2 * 16);

@@ -31,7 +31,8 @@ const char *const px_counter_names[PXC_COUNT] = {
     "quic_dropped_no_route", "quic_dropped_limit", "quic_datagrams_up",
     "quic_datagrams_down", "quic_bytes_up", "quic_bytes_down",
     "ja4_denied", "upstream_fastopen_syn_data",
-    "upstream_fastopen_no_syn_data"};
+    "upstream_fastopen_no_syn_data", "upstream_preconnect_used",
+    "upstream_preconnect_discarded"};
 
 /* ------------------------------------------------------------ formatting */
 typedef struct sbuf {

@@ -61,6 +61,10 @@ enum px_counter {
    * that the upstream acknowledged: whether Fast Open is in effect. */
   PXC_FASTOPEN_SYN_DATA,
   PXC_FASTOPEN_NO_SYN_DATA,
+  /* `preconnect`: pooled connections handed to a client, and closed
+   * unused (past their age, closed by the upstream, a reload, a stop). */
+  PXC_PRECONNECT_USED,
+  PXC_PRECONNECT_DISCARDED,
   PXC_COUNT
 };
 extern const char *const px_counter_names[PXC_COUNT];

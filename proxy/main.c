@@ -66,6 +66,8 @@ static void usage(FILE *out) {
       "  --log stderr|stdout|off|FILE  connection log (default stderr)\n"
       "  --relay splice|copy       how bytes are relayed (default splice)\n"
       "  --no-splice               the same as --relay copy\n"
+      "  --preconnect N            keep N unused connections to each upstream\n"
+      "                            in use (0..8, default 0)\n"
       "  --metrics ADDR:PORT       serve Prometheus metrics at /metrics\n"
       "  --pid-file FILE           write the pid to FILE and lock it\n"
       "  --user NAME               run as NAME once the sockets are open\n"

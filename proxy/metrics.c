@@ -240,7 +240,15 @@ static const char *const counter_help[PXC_COUNT] = {
     [PXC_QUIC_DGRAMS_DOWN] = "QUIC datagrams forwarded to clients.",
     [PXC_QUIC_BYTES_UP] = "QUIC payload bytes forwarded to upstreams.",
     [PXC_QUIC_BYTES_DOWN] = "QUIC payload bytes forwarded to clients.",
-    [PXC_JA4_DENIED] = "Clients refused by a deny ja4 rule."};
+    [PXC_JA4_DENIED] = "Clients refused by a deny ja4 rule.",
+    [PXC_FASTOPEN_SYN_DATA] =
+        "Connects to fastopen upstreams whose SYN carried data.",
+    [PXC_FASTOPEN_NO_SYN_DATA] =
+        "Connects to fastopen upstreams whose SYN carried no data.",
+    [PXC_PRECONNECT_USED] =
+        "Preconnected upstream connections handed to a client.",
+    [PXC_PRECONNECT_DISCARDED] =
+        "Preconnected upstream connections closed unused."};
 
 static uint64_t sum_key(int slot, int v) {
   uint64_t t = 0;

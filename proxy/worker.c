@@ -40,6 +40,8 @@ static uint64_t mono_ms(void) {
 void px_worker_refresh_cfg(px_worker *w) {
   if (px_cfgstore_gen() == w->gen) return;
   px_cfg *n = px_cfgstore_get(&w->gen);
+  /* Pooled connections point at the old configuration's upstreams. */
+  px_preconnect_close_all(w);
   px_cfg_unref(w->cfg);
   w->cfg = n;
   px_listen_defer(w);
@@ -54,6 +56,7 @@ static int next_wait(px_worker *w) {
   if (w->draining && w->drain_deadline < t) t = w->drain_deadline;
   uint64_t tq = px_quic_next_deadline(w);
   if (tq < t) t = tq;
+  if (w->preconn.next < t) t = w->preconn.next;
   if (t == UINT64_MAX) return -1;
   /* +1: the coarse clock must have passed the deadline when we wake. */
   return t <= w->now ? 0 : (int)(t - w->now + 1 > 60000 ? 60000 : t - w->now + 1);
@@ -102,6 +105,8 @@ static void dispatch(px_worker *w, const struct epoll_event *evs, int n) {
     unsigned tag = (unsigned)(d & 3);
     if ((d & 7) == PX_TAG_QUIC) {
       px_quic_event(w, d & ~(uint64_t)7, evs[i].events);
+    } else if ((d & 7) == PX_TAG_POOL) {
+      px_preconnect_event(w, d >> 3, evs[i].events);
     } else if (tag == PX_TAG_LISTEN) {
       /* done above */
     } else if (tag == PX_TAG_WAKE) {
@@ -130,6 +135,7 @@ static int drain_step(px_worker *w) {
       w->lfd[i] = -1;
     }
     px_quic_stop(w, "shutdown");
+    px_preconnect_close_all(w);
     w->draining = 1;
     w->drain_deadline = w->now + w->cfg->drain_timeout_ms;
   }
@@ -153,6 +159,7 @@ static void *worker_main(void *arg) {
       while (w->head[l] && w->head[l]->deadline <= w->now)
         px_conn_expire(w, w->head[l], l);
     px_quic_tick(w);
+    px_preconnect_tick(w);
     bury(w);
     if (w->draining ||
         atomic_load_explicit(&w->stopping, memory_order_acquire)) {
@@ -199,6 +206,7 @@ px_worker *px_worker_start(int id, px_cfg *cfg, int *err) {
   px_fd_budget fb;
   px_fd_budget_get(cfg->workers, cfg->nlisteners, &fb);
   w->pool.max = fb.pool;
+  px_preconnect_init(&w->preconn);
   if (open_all(w, cfg) != 0) goto bad;
   px_listen_arm(w, 1);
   if (pthread_create(&w->th, NULL, worker_main, w) != 0) goto bad;
@@ -236,6 +244,7 @@ void px_workers_close_listeners(px_worker **ws, int n) {
 
 void px_worker_free(px_worker *w) {
   px_quic_free(w);
+  px_preconnect_close_all(w);
   px_pipe_pool_close(&w->pool);
   close(w->epfd);
   close(w->evfd);

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "preconnect.h"
 #include "relay.h"
 
 #define PX_PEEK_CAP 65536 /* >= PX_RW_BUF: also the relay's scratch */
@@ -28,7 +29,10 @@ enum {
   PX_TAG_ODD = 4, /* upstream events: the connect attempt's parity */
   /* A QUIC socket (quic.h): PX_TAG_LISTEN's bits with bit 2 set; the
    * rest of the data is quic.c's. */
-  PX_TAG_QUIC = PX_TAG_LISTEN | PX_TAG_ODD
+  PX_TAG_QUIC = PX_TAG_LISTEN | PX_TAG_ODD,
+  /* A preconnected upstream socket (preconnect.h): PX_TAG_WAKE's bits
+   * with bit 2 set; the rest of the data is preconnect.c's. */
+  PX_TAG_POOL = PX_TAG_WAKE | PX_TAG_ODD
 };
 
 struct px_conn;
@@ -58,6 +62,7 @@ typedef struct px_worker {
   atomic_long active;
   _Atomic uint64_t ctr[PXC_COUNT];
   px_pipe_pool pool;
+  px_preconn preconn; /* unused upstream connections (preconnect.h) */
   struct px_quic *quic; /* QUIC listeners and flows (quic.c); NULL: none */
   sni_hello hello;
   uint8_t buf[PX_PEEK_CAP];

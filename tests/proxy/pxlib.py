@@ -143,11 +143,17 @@ def relay_args(args):
     """SNIROUTE_TEST_RELAY=splice|copy (ctest's per-mode registrations,
     tests/CMakeLists.txt): every proxy a test starts relays that way,
     appended last so that it also overrides a configuration file's
-    choice; a test that picks its own (--relay, --no-splice) keeps it."""
+    choice; a test that picks its own (--relay, --no-splice) keeps it.
+    SNIROUTE_TEST_PRECONNECT=N likewise adds --preconnect N, so that the
+    same tests run over preconnected upstream connections."""
+    out = []
     mode = os.environ.get("SNIROUTE_TEST_RELAY")
-    if not mode or "--relay" in args or "--no-splice" in args:
-        return []
-    return ["--relay", mode]
+    if mode and "--relay" not in args and "--no-splice" not in args:
+        out += ["--relay", mode]
+    pre = os.environ.get("SNIROUTE_TEST_PRECONNECT")
+    if pre and "--preconnect" not in args:
+        out += ["--preconnect", pre]
+    return out
 
 
 class Proxy:
