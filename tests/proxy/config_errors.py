@@ -145,30 +145,32 @@ def config_errors(binary, up):
             in_file(r":2: upstream a: fastopen does not go with terminate"),
             conf="listen 127.0.0.1:{port}\nupstream a %s fastopen terminate "
             "cert=/nonexistent key=/nonexistent\nroute default a\n" % up)
-    # `preconnect` (docs/proxy.md): 0..8, once, not with fastopen.
-    for v in ["9", "-1", "x", "", "1.5"]:
-        run_bad(binary, "preconnect=%s refused" % v,
-                in_file(r":2: upstream a: preconnect= takes 0\.\.8"),
-                conf="listen 127.0.0.1:{port}\nupstream a %s preconnect=%s\n"
-                "route default a\n" % (up, v))
-    run_bad(binary, "preconnect 9 refused", in_file(r":2: preconnect '9': 0\.\.8"),
-            conf="listen 127.0.0.1:{port}\npreconnect 9\nroute default %s\n"
-            % up)
+    # `preconnect` (docs/proxy.md): 0..8, once, not with fastopen, global.
+    top = "listen 127.0.0.1:{port}\n"
+    ua = top + "upstream a %s %%s\nroute default a\n" % up
+    for name, want, conf in [
+            ("preconnect=9", r":2: upstream a: preconnect= takes 0\.\.8",
+             ua % "preconnect=9"),
+            ("preconnect=-1", r":2: upstream a: preconnect= takes 0\.\.8",
+             ua % "preconnect=-1"),
+            ("preconnect=x", r":2: upstream a: preconnect= takes 0\.\.8",
+             ua % "preconnect=x"),
+            ("preconnect=", r":2: upstream a: preconnect= takes 0\.\.8",
+             ua % "preconnect="),
+            ("preconnect= twice", r":2: upstream a: preconnect= given twice",
+             ua % "preconnect=1 preconnect=2"),
+            ("preconnect= with fastopen",
+             r":2: upstream a: fastopen and preconnect= exclude",
+             ua % "fastopen preconnect=1"),
+            ("preconnect 9", r":2: preconnect '9': 0\.\.8",
+             top + "preconnect 9\nroute default %s\n" % up),
+            ("preconnect in a server block", r":3: preconnect is global",
+             "server s {\n  listen 127.0.0.1:{port}\n  preconnect 1\n"
+             "  route default %s\n}\n" % up)]:
+        run_bad(binary, name + " refused", in_file(want), conf=conf)
     run_bad(binary, "--preconnect 9 refused",
             r"command line:5: preconnect '9': 0\.\.8",
             base + ["--default", up, "--preconnect", "9"])
-    run_bad(binary, "preconnect= given twice refused",
-            in_file(r":2: upstream a: preconnect= given twice"),
-            conf="listen 127.0.0.1:{port}\nupstream a %s preconnect=1 "
-            "preconnect=2\nroute default a\n" % up)
-    run_bad(binary, "preconnect= with fastopen refused",
-            in_file(r":2: upstream a: fastopen and preconnect= exclude"),
-            conf="listen 127.0.0.1:{port}\nupstream a %s fastopen "
-            "preconnect=1\nroute default a\n" % up)
-    run_bad(binary, "preconnect in a server block refused",
-            in_file(r":3: preconnect is global"),
-            conf="server s {\n  listen 127.0.0.1:{port}\n  preconnect 1\n"
-            "  route default %s\n}\n" % up)
     # A long --route is not cut: the alpn= field after 571 blanks survives
     # (cut at 599 bytes it became "al", a malformed third field).
     p = pxlib.Proxy(binary, base + ["--route", "www.a.test=" + up + " " * 571 +

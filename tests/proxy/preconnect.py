@@ -109,6 +109,14 @@ def through(port, payload, src=None):
     return got, t, lport
 
 
+def proxy_for(binary, up, opts="preconnect=1"):
+    """sniroute-proxy routing everything to upstream u = up, whose line
+    ends with opts."""
+    return Proxy(binary, conf="listen 127.0.0.1:{port}\n"
+                 "upstream u 127.0.0.1:%d %s\nroute default u\n"
+                 % (up.port, opts))
+
+
 def counters(px):
     px.signal(signal.SIGUSR2)
     wait_for(lambda: px.counters() is not None and
@@ -119,9 +127,7 @@ def counters(px):
 
 def pool_case(binary, t):
     up = Upstream()
-    px = Proxy(binary, conf="listen 127.0.0.1:{port}\n"
-               "upstream u 127.0.0.1:%d preconnect=2\nroute default u\n"
-               % up.port)
+    px = proxy_for(binary, up, "preconnect=2")
     try:
         hello = client_hello(b"a.test")
         ok = True
@@ -169,9 +175,7 @@ def pool_case(binary, t):
 
 def impatient_case(binary, t):
     up = Upstream(patience=0.3)
-    px = Proxy(binary, conf="listen 127.0.0.1:{port}\n"
-               "upstream u 127.0.0.1:%d preconnect=1\nroute default u\n"
-               % up.port)
+    px = proxy_for(binary, up, "preconnect=1")
     try:
         payload = client_hello(b"b.test") + b"x" * 100
         good = 0
@@ -193,9 +197,7 @@ def impatient_case(binary, t):
 
 def pp_case(binary, t):
     up = Upstream(pp2=True)
-    px = Proxy(binary, conf="listen 127.0.0.1:{port}\n"
-               "upstream u 127.0.0.1:%d proxy_protocol v2 preconnect=1\n"
-               "route default u\n" % up.port)
+    px = proxy_for(binary, up, "proxy_protocol v2 preconnect=1")
     try:
         payload = client_hello(b"c.test") + b"y" * 10
         ports = []
@@ -223,9 +225,7 @@ def pp_case(binary, t):
 def greeting_case(binary, t):
     greet = b"220 ready\r\n"
     up = Upstream(greeting=greet)
-    px = Proxy(binary, conf="listen 127.0.0.1:{port}\n"
-               "upstream u 127.0.0.1:%d preconnect=1\nroute default u\n"
-               % up.port)
+    px = proxy_for(binary, up, "preconnect=1")
     try:
         payload = client_hello(b"d.test") + b"z" * 50
         got1, _, _ = through(px.port, payload)
@@ -244,9 +244,7 @@ def greeting_case(binary, t):
 
 def reload_case(binary, t):
     up = Upstream()
-    px = Proxy(binary, conf="listen 127.0.0.1:{port}\n"
-               "upstream u 127.0.0.1:%d preconnect=1\nroute default u\n"
-               % up.port)
+    px = proxy_for(binary, up, "preconnect=1")
     try:
         payload = client_hello(b"e.test") + b"w"
         through(px.port, payload)
