@@ -140,9 +140,9 @@ void px_conn_close(px_worker *w, px_conn *c, const char *verdict) {
   px_count(w, PXC_BYTES_UP, c->c2u.bytes);
   px_count(w, PXC_BYTES_DOWN, c->u2c.bytes);
   log_conn(w, c);
-  if (c->route)
-    px_metrics_conn(w->id, c->route, c->up ? c->up->name : NULL, c->c2u.bytes,
-                    c->u2c.bytes, strcmp(verdict, "connect_failed") == 0);
+  px_metrics_conn(w->id, server_of(c)->name, c->route,
+                  c->up ? c->up->name : NULL, c->c2u.bytes, c->u2c.bytes,
+                  strcmp(verdict, "connect_failed") == 0);
   px_tls_conn_free(c->ssl);
   c->ssl = NULL;
   free(c->seen);

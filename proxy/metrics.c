@@ -18,7 +18,10 @@
 #define KEY_SLOTS 8192
 #define KEY_NAME_MAX PX_NAME_MAX
 
-enum { K_ROUTE, K_UPSTREAM, K_KINDS };
+enum { K_SERVER, K_ROUTE, K_UPSTREAM, K_KINDS };
+/* Each kind's label in the series. */
+static const char *const kind_label[K_KINDS] = {"server", "route",
+                                                "upstream"};
 enum { V_CONNS, V_BYTES_UP, V_BYTES_DOWN, V_FAILS, V_COUNT };
 
 /* Histogram bucket bounds in microseconds (Prometheus' usual latency
@@ -128,11 +131,13 @@ static void count_key(wblock *b, int kind, const char *name, uint64_t up,
   if (failed) bump(&b->v[s][V_FAILS], 1);
 }
 
-void px_metrics_conn(int worker, const char *route, const char *upstream,
-                     uint64_t bytes_up, uint64_t bytes_down,
-                     int connect_failed) {
+void px_metrics_conn(int worker, const char *server, const char *route,
+                     const char *upstream, uint64_t bytes_up,
+                     uint64_t bytes_down, int connect_failed) {
   if (worker < 0 || worker >= nblocks) return;
   wblock *b = blocks[worker];
+  if (server)
+    count_key(b, K_SERVER, server, bytes_up, bytes_down, connect_failed);
   if (route) count_key(b, K_ROUTE, route, bytes_up, bytes_down, connect_failed);
   if (upstream)
     count_key(b, K_UPSTREAM, upstream, bytes_up, bytes_down, connect_failed);
@@ -259,7 +264,7 @@ static uint64_t sum_key(int slot, int v) {
 
 static void keyed_family(sbuf *s, int kind, int v, const char *name,
                          const char *help) {
-  const char *label = kind == K_ROUTE ? "route" : "upstream";
+  const char *label = kind_label[kind];
   family(s, name, "counter", help);
   for (int i = 0; i < KEY_SLOTS; i++) {
     if (!atomic_load_explicit(&keys[i].used, memory_order_acquire) ||
@@ -338,8 +343,7 @@ char *px_metrics_render(px_worker **ws, int nworkers, size_t *len) {
            counter_help[k] ? counter_help[k] : "sniroute-proxy counter.");
     put(&s, "sniroute_%s %llu\n", name, (unsigned long long)sums[k]);
   }
-  keyed(&s, K_ROUTE, "route");
-  keyed(&s, K_UPSTREAM, "upstream");
+  for (int k = 0; k < K_KINDS; k++) keyed(&s, k, kind_label[k]);
   histogram(&s, PXH_HELLO_WAIT, "hello_wait_seconds",
             "From accept to a complete ClientHello (or routing decision).");
   histogram(&s, PXH_CONNECT, "upstream_connect_seconds",

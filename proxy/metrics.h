@@ -2,8 +2,8 @@
  * cache lines on the hot path), summed when /metrics is scraped (served by
  * mhttp.c; docs/proxy.md, "Metrics").
  *
- * Per-route and per-upstream series are keyed by name: a route kind or an
- * upstream that a reload removes keeps its totals until the process exits,
+ * Per-server, per-route and per-upstream series are keyed by name: a
+ * server block, route kind or upstream that a reload removes keeps its totals until the process exits,
  * and one that comes back continues counting where it was. */
 #ifndef PX_METRICS_H
 #define PX_METRICS_H
@@ -19,12 +19,13 @@ enum { PXH_HELLO_WAIT, PXH_CONNECT, PXH_COUNT };
 int px_metrics_init(int nworkers);
 void px_metrics_free(void);
 
-/* From worker `worker`'s thread.  A finished connection that was routed
- * (route: the rule label; upstream: NULL when there was none);
+/* From worker `worker`'s thread.  A finished connection or QUIC flow of
+ * server block `server` (its label), routed or not (route: the rule
+ * label, NULL when it never was; upstream: NULL when there was none);
  * connect_failed: no address of the upstream could be reached. */
-void px_metrics_conn(int worker, const char *route, const char *upstream,
-                     uint64_t bytes_up, uint64_t bytes_down,
-                     int connect_failed);
+void px_metrics_conn(int worker, const char *server, const char *route,
+                     const char *upstream, uint64_t bytes_up,
+                     uint64_t bytes_down, int connect_failed);
 /* One observation of histogram h, in microseconds. */
 void px_metrics_observe(int worker, int h, uint64_t us);
 /* Monotonic microseconds, for the observations. */

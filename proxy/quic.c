@@ -186,9 +186,9 @@ static void log_flow(px_worker *w, const px_qflow *f, const char *verdict) {
 static void flow_end(px_worker *w, px_quic *q, px_qflow *f, const char *verdict) {
   if (f->dead) return;
   log_flow(w, f, verdict);
-  if (f->route)
-    px_metrics_conn(w->id, f->route, f->up ? f->up->name : NULL, f->by_up,
-                    f->by_down, strcmp(verdict, "connect_failed") == 0);
+  px_metrics_conn(w->id, flow_server(f)->name, f->route,
+                  f->up ? f->up->name : NULL, f->by_up, f->by_down,
+                  strcmp(verdict, "connect_failed") == 0);
   if (f->ufd >= 0) close(f->ufd);
   f->ufd = -1;
   px_qtab_remove(&q->tab, f);

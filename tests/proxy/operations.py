@@ -414,6 +414,12 @@ def metrics_traffic(px, mport, cport, t, held, release):
         % cport: 1,
         'sniroute_upstream_connect_failures_total{upstream="127.0.0.1:%d"}'
         % cport: 1,
+        # every connection, routed or not, under its server block (the
+        # implicit one is "0"); + 1: the start-up probe
+        'sniroute_server_connections_total{server="0"}': 14,
+        'sniroute_server_connect_failures_total{server="0"}': 1,
+        'sniroute_server_bytes_client_to_upstream_total{server="0"}':
+            sent["a"] + sent["b"],
         'sniroute_route_connections_total{route="exact"}': 11,
         'sniroute_route_connections_total{route="none"}': 2,
         'sniroute_upstream_bytes_client_to_upstream_total{upstream="a"}':

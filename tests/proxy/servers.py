@@ -32,8 +32,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pxlib import (Checks, Proxy, Server, client_hello, free_port, refused_port,
-                   main_wrapper, parse_kv, read_to_end, recv_exact)
+from pxlib import (Checks, Proxy, Server, client_hello, free_port, http_get,
+                   main_wrapper, parse_kv, read_to_end, recv_exact,
+                   refused_port, wait_for)
 
 ALERT_112 = b"\x15\x03\x03\x00\x02\x02\x70"
 SILENT_MS = 300
@@ -209,10 +210,21 @@ server {
     t.check("-t: the message names line 4", ":4: " in err, err)
 
 
+def server_series(mport):
+    """sniroute_server_connections_total by server label, from /metrics."""
+    out = {}
+    for line in http_get(mport).splitlines():
+        if line.startswith('sniroute_server_connections_total{server="'):
+            label = line.split('"')[1]
+            out[label] = int(line.rsplit(" ", 1)[1])
+    return out
+
+
 def two_servers(binary, t):
     ups = {k: Server(tagged(k.encode())) for k in ("one", "two", "new")}
-    p2 = free_port()
-    conf = """upstream one 127.0.0.1:%d
+    p2, mport = free_port(), free_port()
+    conf = """metrics 127.0.0.1:%d
+upstream one 127.0.0.1:%d
 upstream two 127.0.0.1:%d
 upstream new 127.0.0.1:%d
 server first {
@@ -227,7 +239,7 @@ server {
   route a.test two
   route b.test two
 }
-""" % (ups["one"].port, ups["two"].port, ups["new"].port, p2)
+""" % (mport, ups["one"].port, ups["two"].port, ups["new"].port, p2)
     px = Proxy(binary, conf=conf)
     try:
         a = client_hello(sni=b"a.test")
@@ -237,6 +249,11 @@ server {
                 ask(p2, a, 3) == b"two")
         t.check("1: b.test only in the second block: alert 112 on the first",
                 ask(px.port, client_hello(sni=b"b.test")) == ALERT_112)
+        # first: the start-up probe, a.test, b.test; second: a.test
+        want = {"first": 3, "1": 1}
+        t.check("1: metrics count each block's connections by its label",
+                wait_for(lambda: server_series(mport) == want, 5),
+                str(server_series(mport)))
         d = wait_line(px, lambda d: d.get("sni") == b"a.test" and
                       d.get("upstream", b"").startswith(b"two("))
         t.check("1: log server=1 for the unnamed second block",
