@@ -35,21 +35,31 @@ static int usable(int fd) {
   return r > 0 || (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
 }
 
+/* The newest of u's pooled connections that is still usable; the ones
+ * found dead or past their age on the way are closed.  The newest, as it
+ * is the least likely to meet a server's idle timeout. */
 int px_preconnect_take(px_worker *w, const px_upstream *u) {
-  for (int i = 0; i < PX_PRECONNECT_SLOTS; i++) {
-    px_pooled *s = &w->preconn.s[i];
-    if (s->fd < 0 || s->up != u) continue;
-    if (w->now - s->born >= PX_PRECONNECT_AGE_MS || !usable(s->fd)) {
-      drop(w, s);
+  for (;;) {
+    px_pooled *best = NULL;
+    for (int i = 0; i < PX_PRECONNECT_SLOTS; i++) {
+      px_pooled *s = &w->preconn.s[i];
+      if (s->fd < 0 || s->up != u) continue;
+      if (w->now - s->born >= PX_PRECONNECT_AGE_MS)
+        drop(w, s);
+      else if (!best || s->born > best->born)
+        best = s;
+    }
+    if (!best) return -1;
+    if (!usable(best->fd)) {
+      drop(w, best);
       continue;
     }
-    int fd = s->fd;
-    s->fd = -1;
-    s->up = NULL;
+    int fd = best->fd;
+    best->fd = -1;
+    best->up = NULL;
     px_count(w, PXC_PRECONNECT_USED, 1);
     return fd;
   }
-  return -1;
 }
 
 /* Connects slot s to u's first address and registers it: 0, or -1 when
