@@ -63,6 +63,7 @@ class Upstream:
             return  # closed by the handler's return: impatient server
         if not first:
             rec["eof_silent"] = True
+            rec["t_eof"] = time.monotonic()
             return
         rec["t_data"] = time.monotonic()
         c.settimeout(None)
@@ -182,7 +183,7 @@ def impatient_case(binary, t):
         for _ in range(3):
             got, _, _ = through(px.port, payload)
             good += got == payload
-            time.sleep(0.6)  # the pooled connection is closed meanwhile
+            time.sleep(1.0)  # the pooled connection is closed meanwhile
         t.check("clients get through while the upstream closes idle "
                 "connections (3/3)", good == 3, "good=%d" % good)
         c = counters(px)
@@ -250,11 +251,13 @@ def reload_case(binary, t):
         through(px.port, payload)
         wait_for(lambda: up.count() == 2, 5)
         px.signal(signal.SIGHUP)
-        time.sleep(0.5)
+        time.sleep(0.3)
         got, _, _ = through(px.port, payload)
-        t.check("after a reload the old pool is closed and clients relay",
-                got == payload and wait_for(
-                    lambda: up.count("eof_silent") == 1, 2),
+        ended = wait_for(lambda: up.count("eof_silent") == 1, 2)
+        pooled = [r for r in up.conns if r["eof_silent"]]
+        early = pooled and pooled[0]["t_eof"] - pooled[0]["t_accept"] < AGE_S
+        t.check("after a reload the old pool is closed (before its age) and "
+                "clients relay", got == payload and ended and early,
                 "silent_eof=%d" % up.count("eof_silent"))
     finally:
         px.cleanup()
