@@ -120,11 +120,8 @@ static void hbuf_free(px_conn *c) {
   c->hb = NULL;
 }
 
-static void refill(px_worker *w, px_conn *c);
-
 void px_conn_close(px_worker *w, px_conn *c, const char *verdict) {
   if (c->state == PX_ST_DEAD) return;
-  if (c->refill) refill(w, c);
   c->verdict = verdict;
   px_timer_del(w, c);
   if (c->aprev)
@@ -748,13 +745,17 @@ static void connect_to(px_worker *w, px_conn *c, const char *label,
 }
 
 /* The upstream's pool is topped up once c's first bytes from it went to
- * the client (or c ends before): at that point the connection waits for
- * its client, so the connects do not hold up its own first reply.  Only
- * upstreams of the worker's configuration are pooled (its reference
- * keeps them alive). */
+ * the client: at that point the connection waits for its client, so the
+ * connects do not hold up its own first reply; and the upstream's first
+ * address has just proved to work (a connection that failed over to
+ * another, or never heard from the upstream, refills nothing: a dead
+ * first address would otherwise cost a second failed connect per
+ * client).  Only upstreams of the worker's configuration are pooled (its
+ * reference keeps them alive). */
 static void refill(px_worker *w, px_conn *c) {
   c->refill = 0;
-  if (c->cfg == w->cfg && !w->draining) px_preconnect_fill(w, c->up);
+  if (c->addr_i == 0 && c->cfg == w->cfg && !w->draining)
+    px_preconnect_fill(w, c->up);
 }
 
 /* The first look at a client accepted from a deferring listener found no
@@ -955,6 +956,7 @@ static void relay_result(px_worker *w, px_conn *c, long m1, long m2,
                                 : "upstream_reset");
     return;
   }
+  if (m2 > 0 && c->refill) refill(w, c);
   if (closed_early(w, c, 0)) return;
   if (c->c2u.shut && c->u2c.shut) {
     px_conn_close(w, c, "ok");
@@ -973,7 +975,6 @@ static void relay_result(px_worker *w, px_conn *c, long m1, long m2,
       return;
     }
   }
-  if (m2 > 0 && c->refill) refill(w, c);
   if ((m1 > 0 || m2 > 0) && c->cfg->idle_timeout_ms &&
       c->deadline != w->now + c->cfg->idle_timeout_ms)
     px_timer_set(w, c, PX_TL_IDLE, c->cfg->idle_timeout_ms);

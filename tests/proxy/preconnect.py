@@ -19,7 +19,10 @@
 5. A server that speaks first: its greeting, waiting in a pooled
    connection, reaches the client before the echo.
 6. A reload (SIGHUP) drops the old configuration's pool.
-7. The global directive applies to HOST:PORT targets (quick form
+7. The first address down: clients fail over to the second with one
+   failed connect each; nothing is pooled (only a client that got
+   through on the first address refills the pool).
+8. The global directive applies to HOST:PORT targets (quick form
    --preconnect), a `fastopen` upstream is left out.
 """
 import os
@@ -32,7 +35,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pxlib import (Checks, Proxy, Server, client_hello, log, main_wrapper,
-                   read_to_end, recv_exact, wait_for)
+                   read_to_end, refused_port, wait_for)
 
 AGE_S = 2.0  # PX_PRECONNECT_AGE_MS
 PP2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
@@ -264,6 +267,30 @@ def reload_case(binary, t):
         up.close()
 
 
+def failover_case(binary, t):
+    up = Upstream()
+    dead, _keep = refused_port()
+    px = Proxy(binary, conf="listen 127.0.0.1:{port}\n"
+               "upstream u 127.0.0.1:%d 127.0.0.1:%d preconnect=2\n"
+               "route default u\n" % (dead, up.port))
+    try:
+        payload = client_hello(b"f.test") + b"q" * 20
+        good = sum(through(px.port, payload)[0] == payload for _ in range(3))
+        time.sleep(0.3)
+        c = counters(px)
+        t.check("first address down: clients fail over, one failed connect "
+                "each, nothing pooled", good == 3 and
+                c.get("connect_failures") == 3 and up.count() == 3 and
+                c.get("upstream_preconnect_used") == 0 and
+                c.get("upstream_preconnect_discarded") == 0,
+                "good=%d failures=%s accepted=%d discarded=%s" % (
+                    good, c.get("connect_failures"), up.count(),
+                    c.get("upstream_preconnect_discarded")))
+    finally:
+        px.cleanup()
+        up.close()
+
+
 def quick_form_case(binary, t):
     up = Upstream()
     fo = Upstream()
@@ -297,7 +324,7 @@ def quick_form_case(binary, t):
 def main(binary):
     t = Checks()
     for case in (pool_case, impatient_case, pp_case, greeting_case,
-                 reload_case, quick_form_case):
+                 reload_case, failover_case, quick_form_case):
         log("-- %s" % case.__name__)
         case(binary, t)
     return t.rc()
