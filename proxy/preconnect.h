@@ -4,9 +4,10 @@
  * On loopback and near hosts the upstream's handshake runs inside
  * connect(), and the upstream is woken to accept: together the largest
  * step between a client's hello and its first byte at the upstream.  A
- * worker that routed a connection to an upstream with `preconnect N`
- * opens connections to its first address until N wait unused; the next
- * client routed there takes one and its hello goes out at once.  A
+ * worker whose client got its first bytes from the first address of an
+ * upstream with `preconnect N` (conn.c) opens connections to that address
+ * until N wait unused; the next client routed there takes one and its
+ * hello goes out at once.  A
  * pooled connection lives at most PX_PRECONNECT_AGE_MS (no refill then:
  * an idle proxy holds none), is closed when the upstream closes or resets
  * it, and is checked once more when taken.  Each worker's pool is its
@@ -47,8 +48,9 @@ void px_preconnect_init(px_preconn *p);
  * it (EPOLL_CTL_MOD) or closes it. */
 int px_preconnect_take(struct px_worker *w, const px_upstream *u);
 
-/* u (of the worker's current configuration) was just used: open
- * connections to its first address until u->preconnect wait unused. */
+/* u (of the worker's current configuration) has just served a client on
+ * its first address: open connections to that address until
+ * u->preconnect wait unused (stops at the first that cannot be started). */
 void px_preconnect_fill(struct px_worker *w, const px_upstream *u);
 
 /* An epoll event of a pooled socket (data: the epoll data >> 3). */
