@@ -740,7 +740,7 @@ static void connect_to(px_worker *w, px_conn *c, const char *label,
   c->route = label;
   c->up = up;
   px_count(w, PXC_ROUTED, 1);
-  c->refill = up->preconnect != 0;
+  c->refill = up->preconnect ? 1u : 0u;
   start_connect(w, c, 0, up->tls ? 0 : early);
 }
 

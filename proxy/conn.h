@@ -57,9 +57,10 @@ typedef struct px_conn {
    * out in the SYN of a connect not yet complete.  The bytes stay queued
    * in the client's socket until it completes, so that a failover can send
    * them again (conn.c, send_early()). */
-  uint8_t syn_sent;
-  /* The upstream's `preconnect` pool is to be topped up (conn.c). */
-  uint8_t refill;
+  uint8_t syn_sent : 1;
+  /* The upstream's `preconnect` pool is to be topped up (conn.c).  A bit
+   * beside syn_sent: px_conn stays at 400 bytes. */
+  uint8_t refill : 1;
   uint16_t syn_data;
   const char *verdict;
   px_cfg *cfg;
