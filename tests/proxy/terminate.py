@@ -120,8 +120,9 @@ class FinFirstServer:
     """Reads the PROXY header, sends a greeting and half-closes; then reads
     what the client still sends and records it."""
 
-    def __init__(self):
+    def __init__(self, delay=0.0):
         self.got = []
+        self.delay = delay  # before reading what the client sends
         self.srv = Server(self.handle)
         self.port = self.srv.port
 
@@ -129,6 +130,7 @@ class FinFirstServer:
         read_pp(c, 1)
         c.sendall(b"bye\n")
         c.shutdown(socket.SHUT_WR)
+        time.sleep(self.delay)
         data = b""
         while True:
             d = c.recv(65536)
@@ -316,6 +318,34 @@ def client_half_close(port, cafile):
     return got
 
 
+def fin_then_send(port, ca, fin, n_got, payload=b"after the fin\n"):
+    """Through upstream f: read to the close_notify that stands for the
+    upstream's FIN, then send payload and a bare FIN; returns (data, how)
+    once the upstream has recorded n_got streams in all (or after 10 s)."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=20)
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.check_hostname = False
+    s = ctx.wrap_socket(raw, server_hostname="f.a.test",
+                        suppress_ragged_eofs=False)
+    data, how = b"", "eof"
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            data += d
+    except ssl.SSLError as e:
+        how = repr(e)
+    try:
+        s.sendall(payload)
+        s.shutdown(socket.SHUT_WR)  # a FIN without close_notify: passed on
+        wait_for(lambda: len(fin.got) >= n_got)
+    except OSError as e:  # the proxy reset the connection: a failure
+        how = repr(e)
+    s.close()
+    return data, how
+
+
 def half_close_case(binary, t, certs):
     ca, ka = certs["a"]
     up = LineServer(0)
@@ -332,32 +362,39 @@ def half_close_case(binary, t, certs):
         t.check("client close_notify -> upstream EOF, answer still arrives",
                 got == b"last words\neof after 11\n", repr(got))
         # The upstream's FIN comes as close_notify; the client still sends.
-        raw = socket.create_connection(("127.0.0.1", px.port), timeout=20)
-        ctx = ssl.create_default_context(cafile=ca)
-        ctx.check_hostname = False
-        s = ctx.wrap_socket(raw, server_hostname="f.a.test",
-                            suppress_ragged_eofs=False)
-        data, how = b"", "eof"
-        try:
-            while True:
-                d = s.recv(65536)
-                if not d:
-                    break
-                data += d
-        except ssl.SSLError as e:
-            how = repr(e)
+        data, how = fin_then_send(px.port, ca, fin, 1)
         t.check("upstream FIN -> clean close_notify at the client",
                 data == b"bye\n" and how == "eof", "%r %s" % (data, how))
-        s.sendall(b"after the fin\n")
-        s.shutdown(socket.SHUT_WR)  # a FIN without close_notify: passed on
         ok = wait_for(lambda: fin.got == [b"after the fin\n"])
         t.check("the client can still send after the upstream's FIN", ok,
                 repr(fin.got))
-        s.close()
         wait_for(lambda: len(routed_lines(px)) == 2)
         t.check("both half-closed connections end ok",
                 [d.get("verdict") for d in routed_lines(px)] == [b"ok"] * 2,
                 repr(routed_lines(px)))
+        # The client's bytes after the upstream's FIN, while the upstream
+        # does not read yet: the client->upstream direction stalls with
+        # bytes unread in the client's socket, and every further client
+        # event pumped the ended direction again; its second
+        # SSL_shutdown() read those bytes as "application data after close
+        # notify" and reset the connection (a few % of runs saw it without
+        # the stall, by timing).
+        slow = FinFirstServer(delay=0.5)
+        px2 = Proxy(binary, conf=conf.replace("%d terminate" % fin.port,
+                                              "%d terminate" % slow.port))
+        try:
+            big = os.urandom(4 << 20)
+            data, how = fin_then_send(px2.port, ca, slow, 1, big)
+            t.check("4 MB after the upstream's FIN, upstream not reading at "
+                    "first: all arrive, the connection ends ok",
+                    how == "eof" and slow.got == [big] and
+                    wait_for(lambda: [d.get("verdict") for d in
+                                      routed_lines(px2)] == [b"ok"]),
+                    "%s got=%s %r" % (how, [len(g) for g in slow.got],
+                                      routed_lines(px2)))
+        finally:
+            px2.cleanup()
+            slow.srv.close()
     finally:
         px.cleanup()
         up.close()
