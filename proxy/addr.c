@@ -2,10 +2,13 @@
 #include "addr.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int px_parse_dec(const char *s, size_t n, unsigned long max,
                  unsigned long *out) {
@@ -145,4 +148,23 @@ int px_cidr_match(const px_cidr *list, int n, const struct sockaddr *sa) {
       return 1;
   }
   return 0;
+}
+
+int px_addr_connect(const px_addr *a, int fastopen) {
+  int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                  0);
+  if (fd < 0) return PX_CONNECT_NO_SOCKET;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  /* An old kernel refuses the option: then an ordinary connect. */
+  if (fastopen)
+    setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one, sizeof one);
+  if (connect(fd, (const struct sockaddr *)&a->ss, a->len) != 0 &&
+      errno != EINPROGRESS) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return PX_CONNECT_FAILED;
+  }
+  return fd;
 }

@@ -41,4 +41,14 @@ int px_parse_cidr(const char *text, px_cidr *out);
 /* 1 when sa (v4, v6 or v4-mapped v6) is inside one of the n prefixes. */
 int px_cidr_match(const px_cidr *list, int n, const struct sockaddr *sa);
 
+/* px_addr_connect()'s failures. */
+enum { PX_CONNECT_NO_SOCKET = -1, PX_CONNECT_FAILED = -2 };
+/* A non-blocking TCP socket to a, with TCP_NODELAY (and with fastopen,
+ * TCP_FASTOPEN_CONNECT: the first send then goes in the SYN when a cookie
+ * is cached), its connect() started; to loopback and near hosts it has
+ * usually completed on return.  The descriptor, or PX_CONNECT_NO_SOCKET
+ * (no descriptor or memory: another address would fare no better) or
+ * PX_CONNECT_FAILED (refused at once; nothing left open), errno set. */
+int px_addr_connect(const px_addr *a, int fastopen);
+
 #endif

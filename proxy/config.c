@@ -662,9 +662,9 @@ static int set_duration(builder *b, const char *k, const char *v, int *rc) {
   return 0;
 }
 
-/* The QUIC flow settings (docs/proxy.md, QUIC) and `preconnect`, the
- * numeric directives with a range; 1 when k is one. */
-static int set_quic(builder *b, const char *k, const char *v, int *rc) {
+/* The numeric directives with a range: the QUIC flow settings
+ * (docs/proxy.md, QUIC) and `preconnect`; 1 when k is one. */
+static int set_ranged(builder *b, const char *k, const char *v, int *rc) {
   static const struct {
     const char *key;
     size_t off;
@@ -706,7 +706,7 @@ static int set_global(builder *b, char **tok, int n) {
   unsigned u;
   int rc;
   if (set_duration(b, k, v, &rc)) return rc;
-  if (set_quic(b, k, v, &rc)) return rc;
+  if (set_ranged(b, k, v, &rc)) return rc;
   if (strcmp(k, "workers") == 0) {
     if (parse_uint(v, PX_MAX_WORKERS, &u) || u == 0)
       return fail(b, "workers '%s': 1..%d", v, PX_MAX_WORKERS);

@@ -309,6 +309,7 @@ static int use_upstream(px_worker *w, px_conn *c, int fd, int i, size_t early,
   c->hup_u = 0;
   c->addr_i = (uint8_t)i;
   c->attempt ^= 1; /* a new parity for this attempt's events */
+  c->syn_sent = 0;
   int e = early ? send_early(w, c, early) : PX_EARLY_WAIT;
   if (e == PX_EARLY_BROKEN) {
     px_conn_close(w, c, "upstream_error");
@@ -337,35 +338,17 @@ static int use_upstream(px_worker *w, px_conn *c, int fd, int i, size_t early,
  * connect() (send_early()). */
 static void start_connect(px_worker *w, px_conn *c, int from, size_t early) {
   const px_upstream *u = c->up;
-  c->syn_sent = 0;
   if (from == 0 && u->preconnect) {
     int fd = px_preconnect_take(w, u);
     if (fd >= 0 && use_upstream(w, c, fd, 0, early, PX_EV_FOREIGN)) return;
   }
   for (int i = from; i < u->naddrs; i++) {
-    const px_addr *a = &u->addrs[i];
-    int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    0);
-    if (fd < 0) {
-      /* Out of descriptors (EMFILE/ENFILE) or memory: no other address
-       * would fare better.  Counted like any failed attempt. */
-      px_count(w, PXC_CONNECT_FAILURES, 1);
-      break;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     /* With a Fast Open cookie from an earlier connection the connect
-     * returns at once and send_early()'s bytes ride in the SYN; without
-     * one (or an old kernel: the option fails) it is an ordinary connect. */
-    if (u->fastopen && early)
-      setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one, sizeof one);
-    c->syn_sent = 0;
-    if (connect(fd, (const struct sockaddr *)&a->ss, a->len) != 0 &&
-        errno != EINPROGRESS) {
-      px_count(w, PXC_CONNECT_FAILURES, 1);
-      close(fd);
-      continue;
-    }
+     * returns at once and send_early()'s bytes ride in the SYN. */
+    int fd = px_addr_connect(&u->addrs[i], u->fastopen && early);
+    if (fd < 0) px_count(w, PXC_CONNECT_FAILURES, 1);
+    if (fd == PX_CONNECT_NO_SOCKET) break;
+    if (fd < 0) continue;
     if (use_upstream(w, c, fd, i, early, 0)) return;
   }
   c->addr_i = (uint8_t)(u->naddrs - 1);

@@ -3,8 +3,9 @@
  * mhttp.c; docs/proxy.md, "Metrics").
  *
  * Per-server, per-route and per-upstream series are keyed by name: a
- * server block, route kind or upstream that a reload removes keeps its totals until the process exits,
- * and one that comes back continues counting where it was. */
+ * server block, route kind or upstream that a reload removes keeps its
+ * totals until the process exits, and one that comes back continues
+ * counting where it was. */
 #ifndef PX_METRICS_H
 #define PX_METRICS_H
 

@@ -5,8 +5,6 @@
 #include "preconnect.h"
 
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -66,18 +64,12 @@ int px_preconnect_take(px_worker *w, const px_upstream *u) {
  * no connect could be started (nothing is then left open). */
 static int open_one(px_worker *w, px_pooled *s, int slot,
                     const px_upstream *u) {
-  const px_addr *a = &u->addrs[0];
-  int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                  0);
+  int fd = px_addr_connect(&u->addrs[0], 0);
   if (fd < 0) return -1;
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   s->gen++;
   struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET};
   ev.data.u64 = ((uint64_t)s->gen << 8 | (uint64_t)slot) << 3 | PX_TAG_POOL;
-  if ((connect(fd, (const struct sockaddr *)&a->ss, a->len) != 0 &&
-       errno != EINPROGRESS) ||
-      epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+  if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
     close(fd);
     return -1;
   }
@@ -112,8 +104,8 @@ void px_preconnect_event(px_worker *w, uint64_t data, uint32_t events) {
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) drop(w, s);
 }
 
-uint64_t px_preconnect_tick(px_worker *w) {
-  if (w->now < w->preconn.next) return w->preconn.next;
+void px_preconnect_tick(px_worker *w) {
+  if (w->now < w->preconn.next) return;
   uint64_t next = UINT64_MAX;
   for (int i = 0; i < PX_PRECONNECT_SLOTS; i++) {
     px_pooled *s = &w->preconn.s[i];
@@ -124,7 +116,7 @@ uint64_t px_preconnect_tick(px_worker *w) {
     else if (end < next)
       next = end;
   }
-  return w->preconn.next = next;
+  w->preconn.next = next;
 }
 
 void px_preconnect_close_all(px_worker *w) {

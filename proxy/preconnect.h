@@ -56,10 +56,10 @@ void px_preconnect_fill(struct px_worker *w, const px_upstream *u);
 /* An epoll event of a pooled socket (data: the epoll data >> 3). */
 void px_preconnect_event(struct px_worker *w, uint64_t data, uint32_t events);
 
-/* Closes pooled connections past their age; returns the next such
- * deadline (worker clock, ms), UINT64_MAX if none.  Cheap when nothing
- * is due. */
-uint64_t px_preconnect_tick(struct px_worker *w);
+/* Closes pooled connections past their age and sets preconn.next to the
+ * next such deadline (worker clock, ms; UINT64_MAX if none), which the
+ * worker's wait honours.  Cheap when nothing is due. */
+void px_preconnect_tick(struct px_worker *w);
 
 /* Closes every pooled connection (reload, drain, exit). */
 void px_preconnect_close_all(struct px_worker *w);

@@ -186,7 +186,10 @@ long px_pump_buffered(px_chan *ch, const px_chan *other, const px_ends *e) {
     if (r < 0) return r;
     if (r == 0) return moved;
     if (ch->eof) {
-      e->fin(e, ch, other);
+      /* Until the end has been passed on: a fin hook may need another
+       * event (room for a TLS alert), and must not run after (a second
+       * SSL_shutdown() would read the client's data, tls.c). */
+      if (!ch->shut) e->fin(e, ch, other);
       return moved;
     }
     long n = e->rd(e, ch->buf, PX_RW_BUF);

@@ -90,7 +90,8 @@ struct px_ends {
    * PX_PUMP_DST. */
   long (*wr)(const px_ends *e, const uint8_t *buf, size_t n);
   /* Passes the source's end on to the destination and marks ch shut; or
-   * leaves ch as it is to be called again at the next event. */
+   * leaves ch as it is to be called again at the next event.  Never
+   * called again once ch is shut. */
   void (*fin)(const px_ends *e, px_chan *ch, const px_chan *other);
   int src, dst;
   void *tls; /* tls.c's session, for its ends */

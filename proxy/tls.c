@@ -222,15 +222,13 @@ static long tls_wr(const px_ends *e, const uint8_t *buf, size_t n) {
 }
 
 /* The upstream ended: close_notify, then the FIN; again at the next event
- * when the alert must wait for room in the client's socket.  Once both
- * went out, never again: the pump calls this at every event of an ended
- * direction, and a second SSL_shutdown() reads on to wait for the
- * client's close_notify, so it would take application data the client
- * still sends (legal after our close_notify in TLS 1.3) as a protocol
- * error ("application data after close notify") and kill the other
- * direction of the half-closed connection. */
+ * when the alert must wait for room in the client's socket.  Never once
+ * both went out (px_pump_buffered() sees to it): a second SSL_shutdown()
+ * reads on to wait for the client's close_notify, so it would take
+ * application data the client still sends (legal after our close_notify
+ * in TLS 1.3) as a protocol error ("application data after close
+ * notify") and kill the other direction of the half-closed connection. */
 static void tls_fin(const px_ends *e, px_chan *ch, const px_chan *other) {
-  if (ch->shut) return;
   px_tls_conn *tc = e->tls;
   int r = SSL_shutdown(tc->ssl);
   if (r < 0 && would_block(tc->ssl, r)) return;

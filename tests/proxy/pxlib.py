@@ -139,7 +139,7 @@ SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                    "runtime error:", "WARNING: ThreadSanitizer")
 
 
-def relay_args(args):
+def env_args(args):
     """SNIROUTE_TEST_RELAY=splice|copy (ctest's per-mode registrations,
     tests/CMakeLists.txt): every proxy a test starts relays that way,
     appended last so that it also overrides a configuration file's
@@ -174,7 +174,7 @@ class Proxy:
                 f.write(conf.replace("{port}", str(self.port)))
             cmd += ["--config", self.conf]
         cmd += [a.replace("{port}", str(self.port)) for a in args]
-        cmd += relay_args(args)
+        cmd += env_args(args)
         self.errpath = os.path.join(self.dir, "stderr")
         self.err = open(self.errpath, "wb") if stderr is None else stderr
         self.outpath = os.path.join(self.dir, "stdout")
