@@ -93,6 +93,10 @@ struct sni_router {
   uint32_t special[3]; /* default, no_sni, not_tls records */
   uint64_t *arena;
   size_t arena_words;
+  uint64_t *filter; /* the wildcard filter (router.c), nfilter words */
+  uint32_t nfilter;
+  void *fmem;
+  size_t fsize;
   void *bmem, *amem;
   size_t bsize, asize;
   sni_rt_alt *alts;
