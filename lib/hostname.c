@@ -73,6 +73,14 @@ static unsigned root_dot(const char *s, size_t *n) {
   return SNI_NAME_TRAILING_DOT;
 }
 
+/* The last entry of a label-start list (see sni_host_labels()). */
+static void label_ends(uint8_t *ls, unsigned *nl, unsigned count, size_t n) {
+  if (!ls) return;
+  ls[0] = 0;
+  ls[count] = (uint8_t)(n + 1); /* a host name has n <= 253 */
+  *nl = count;
+}
+
 #if defined(SNI_USE_SSE2)
 /* Bytes of x in [lo, hi]: shifted so that lo lands on -128, one signed
  * compare then bounds the range (SSE2 has no unsigned byte compare). */
@@ -108,8 +116,8 @@ static inline name_block classify_block(__m128i x, __m128i *l) {
 /* 16 name bytes per step: lowercase and class masks; the label rules are
  * then checked at the dots only, as the blocks go by. */
 unsigned sni_host_classify(const char *s, size_t n, char *lo,
-                           size_t *lo_len) {
-  unsigned flags = root_dot(s, &n);
+                           size_t *lo_len, uint8_t *ls, unsigned *nl) {
+  unsigned flags = root_dot(s, &n), count = 1;
   int bad = (n == 0 || n > 253);
   unsigned badm = 0, colonm = 0;
   size_t label_start = 0, alpha_end = 0; /* alpha_end: last alpha byte + 1 */
@@ -136,6 +144,7 @@ unsigned sni_host_classify(const char *s, size_t n, char *lo,
       size_t i = base + (size_t)__builtin_ctz(m);
       if (i == label_start || i - label_start > 63) bad = 1;
       label_start = i + 1;
+      if (ls) ls[count++] = (uint8_t)label_start;
     }
   }
   if (badm) bad = 1;
@@ -148,13 +157,14 @@ unsigned sni_host_classify(const char *s, size_t n, char *lo,
   if (bad || (flags & SNI_NAME_IP_LITERAL)) flags |= SNI_NAME_NOT_HOSTNAME;
   lo[n] = '\0';
   *lo_len = n;
+  label_ends(ls, nl, count, n);
   return flags;
 }
 #else
 /* One table lookup per byte; label rules are checked at the dots only. */
 unsigned sni_host_classify(const char *s, size_t n, char *lo,
-                           size_t *lo_len) {
-  unsigned flags = root_dot(s, &n);
+                           size_t *lo_len, uint8_t *ls, unsigned *nl) {
+  unsigned flags = root_dot(s, &n), count = 1;
   unsigned acc = 0;
   int bad = (n == 0 || n > 253);
   size_t label_start = 0;
@@ -166,6 +176,7 @@ unsigned sni_host_classify(const char *s, size_t n, char *lo,
     if (k & C_DOT) {
       if (i == label_start || i - label_start > 63) bad = 1;
       label_start = i + 1;
+      if (ls) ls[count++] = (uint8_t)label_start;
     }
   }
   if (n == label_start || n - label_start > 63) bad = 1;
@@ -181,6 +192,7 @@ unsigned sni_host_classify(const char *s, size_t n, char *lo,
   if (bad || (flags & SNI_NAME_IP_LITERAL)) flags |= SNI_NAME_NOT_HOSTNAME;
   lo[n] = '\0';
   *lo_len = n;
+  label_ends(ls, nl, count, n);
   return flags;
 }
 #endif

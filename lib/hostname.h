@@ -11,9 +11,14 @@
  * lowercase, one trailing dot removed, NUL-terminated) to lo, its length to
  * *lo_len.  Returns the SNI_NAME_* bits.  s and lo must each be buffers of
  * SNI_MAX_NAME + 1 bytes and n <= SNI_MAX_NAME: the SIMD version reads and
- * writes whole 16-byte blocks below n (zeros past the name).
+ * writes whole 16-byte blocks below n (zeros past the name).  With ls not
+ * NULL, the same pass also gives the label starts of lo as
+ * sni_host_labels() would (*nl: their count), valid when the result has
+ * no SNI_NAME_NOT_HOSTNAME; ls needs SNI_MAX_NAME + 2 entries.  The
+ * router's string lookup uses them; the parser passes NULL.
  * Pure: no allocation, no system call, thread-safe. */
-unsigned sni_host_classify(const char *s, size_t n, char *lo, size_t *lo_len);
+unsigned sni_host_classify(const char *s, size_t n, char *lo, size_t *lo_len,
+                           uint8_t *ls, unsigned *nl);
 
 /* Most labels a host name holds: 253 bytes make at most 127. */
 #define SNI_HOST_MAX_LABELS 127

@@ -291,7 +291,8 @@ static int end_rule(sni_parser_impl *restrict p, unsigned rule) {
   if (rule == SR_SNI_END && p->sni_seen) {
     size_t n = 0;
     h->name_flags = (uint8_t)sni_host_classify(h->sni, h->sni_len,
-                                               h->sni_normalized, &n);
+                                               h->sni_normalized, &n, NULL,
+                                               NULL);
     h->sni_normalized_len = (uint16_t)n;
   } else if (rule == SR_HELLO_END && p->psk_ids != p->psk_binders) {
     return SNI_EPROTO; /* RFC 8446 4.2.11: one binder per identity */

@@ -151,6 +151,13 @@ static inline uint64_t *sni_rt_fword(const sni_router *r, uint64_t key) {
   return &r->filter[sni_rt_fastrange(key >> 32, r->nfilter)];
 }
 
+/* An exact name is hashed whole, as if one label: a lookup has its key,
+ * and prefetches its bucket, before it splits and hashes the labels. */
+static inline uint64_t sni_rt_exact_hash(const sni_router *r, const char *p,
+                                         size_t n) {
+  return sni_rt_chain(r->seed, sni_rt_label_hash(p, n));
+}
+
 /* ---- builder ---------------------------------------------------------- */
 
 struct sni_rt_strblk {
@@ -459,6 +466,7 @@ static uint64_t sni_rt_hash_literal(const sni_router *r, const char *s,
   char buf[SNI_RT_MAX_NAME + 16];
   memcpy(buf, s, n);
   memset(buf + n, 0, 8);
+  if (group == SNI_RT_EXACT) return sni_rt_key(sni_rt_exact_hash(r, buf, n), group);
   uint8_t ls[SNI_RT_MAX_NAME + 3];
   unsigned nl = sni_host_labels(buf, n, ls);
   uint64_t lh[SNI_RT_MAX_LABELS], h = r->seed;
@@ -1018,12 +1026,10 @@ static inline void sni_rt_plan_one(const sni_router *r, sni_rt_probe *pr,
  * out is not read at all.  Returns the number of probes. */
 static unsigned sni_rt_plan(const sni_router *r, size_t n, const uint8_t *ls,
                             unsigned nl, const uint64_t *lh,
-                            sni_rt_probe *pr) {
+                            sni_rt_probe *pr, unsigned np) {
   uint64_t suf[SNI_RT_MAX_LABELS], pre[SNI_RT_MAX_LABELS], h = r->seed;
-  unsigned np = 0, npre = 0;
+  unsigned npre = 0;
   for (unsigned i = nl; i-- > 0;) suf[i] = h = sni_rt_chain(h, lh[i]);
-  if ((r->lmask[SNI_RT_EXACT][(nl - 1) / 64] >> ((nl - 1) % 64)) & 1u)
-    sni_rt_plan_one(r, pr, &np, suf[0], SNI_RT_EXACT, 0, n, 0);
   for (unsigned w = 2; w-- > 0;)
     for (uint64_t m = sni_rt_upto(r->lmask[SNI_RT_DOT], w, nl); m;) {
       unsigned bit = 63u - (unsigned)__builtin_clzll(m);
@@ -1048,19 +1054,22 @@ static unsigned sni_rt_plan(const sni_router *r, size_t n, const uint8_t *ls,
 }
 
 /* Route the normalised host name b[0..n) (lowercase, no trailing dot, a
- * host name by lib/hostname.c's rules).  Its buffer holds n rounded up to
- * 16 bytes and 8 bytes past n. */
+ * host name by lib/hostname.c's rules), whose nl labels start at ls[] as
+ * sni_host_labels() gives them.  Its buffer holds 8 bytes past n. */
 static int sni_rt_match_name(const sni_router *r, const char *b, size_t n,
+                             const uint8_t *ls, unsigned nl,
                              const uint8_t *alpn, size_t alpn_len, void **t) {
-  uint8_t ls[SNI_RT_MAX_NAME + 3];
-  unsigned nl = sni_host_labels(b, n, ls);
   if (nl > SNI_RT_MAX_LABELS) /* only a name that is no host name */
     return sni_rt_special(r, SNI_RT_SP_NO_SNI, alpn, alpn_len, t);
+  sni_rt_probe pr[2 * SNI_RT_MAX_LABELS];
+  unsigned np = 0;
+  if ((r->lmask[SNI_RT_EXACT][(nl - 1) / 64] >> ((nl - 1) % 64)) & 1u)
+    sni_rt_plan_one(r, pr, &np, sni_rt_exact_hash(r, b, n), SNI_RT_EXACT, 0,
+                    n, 0);
   uint64_t lh[SNI_RT_MAX_LABELS];
   for (unsigned i = 0; i < nl; i++)
     lh[i] = sni_rt_label_hash(b + ls[i], (size_t)(ls[i + 1] - 1 - ls[i]));
-  sni_rt_probe pr[2 * SNI_RT_MAX_LABELS];
-  unsigned np = sni_rt_plan(r, n, ls, nl, lh, pr);
+  np = sni_rt_plan(r, n, ls, nl, lh, pr, np);
   for (unsigned k = 0; k < np; k++) {
     const sni_rt_rec *rec =
         sni_rt_find(r, pr[k].key, pr[k].group, b + pr[k].off, pr[k].len);
@@ -1094,10 +1103,12 @@ int sni_router_match(const sni_router *r, const char *name, size_t len,
   memcpy(in, name, len);
   memset(in + len, 0, ((len + 15) & ~(size_t)15) - len);
   size_t n;
-  if (sni_host_classify(in, len, lo, &n) & SNI_NAME_NOT_HOSTNAME)
+  uint8_t ls[SNI_MAX_NAME + 2];
+  unsigned nl;
+  if (sni_host_classify(in, len, lo, &n, ls, &nl) & SNI_NAME_NOT_HOSTNAME)
     return sni_rt_special(r, SNI_RT_SP_NO_SNI, alpn, alpn_len, target);
   memset(lo + n, 0, 8);
-  return sni_rt_match_name(r, lo, n, alpn, alpn_len, target);
+  return sni_rt_match_name(r, lo, n, ls, nl, alpn, alpn_len, target);
 }
 
 int sni_router_match_hello(const sni_router *r, const sni_hello *h,
@@ -1121,12 +1132,15 @@ int sni_router_match_hello(const sni_router *r, const sni_hello *h,
   if (!h->sni_present || n == 0 || n > SNI_RT_MAX_NAME ||
       (h->name_flags & (SNI_NAME_NOT_HOSTNAME | SNI_NAME_IP_LITERAL)))
     return sni_rt_special(r, SNI_RT_SP_NO_SNI, alpn, alpn_len, target);
+  uint8_t ls[SNI_MAX_NAME + 2];
+  unsigned nl = sni_host_labels(h->sni_normalized, n, ls);
   if (n + 8 <= sizeof h->sni_normalized)
-    return sni_rt_match_name(r, h->sni_normalized, n, alpn, alpn_len, target);
+    return sni_rt_match_name(r, h->sni_normalized, n, ls, nl, alpn, alpn_len,
+                             target);
   /* a name within 8 bytes of the array's end: hashing reads a word past
    * the name, so it is looked up from a copy (bytes, not re-checked) */
   char cp[SNI_MAX_NAME + 1 + 8];
   memcpy(cp, h->sni_normalized, n);
   memset(cp + n, 0, 8);
-  return sni_rt_match_name(r, cp, n, alpn, alpn_len, target);
+  return sni_rt_match_name(r, cp, n, ls, nl, alpn, alpn_len, target);
 }

@@ -30,7 +30,7 @@ static unsigned classify(sni_hello *h, const char *s, size_t n) {
   h->sni_present = 1;
   size_t lo_len;
   h->name_flags = (uint8_t)sni_host_classify(h->sni, n, h->sni_normalized,
-                                             &lo_len);
+                                             &lo_len, NULL, NULL);
   h->sni_normalized_len = (uint16_t)lo_len;
   return h->name_flags;
 }
@@ -237,8 +237,38 @@ static void test_label_starts(void **state) {
   }
 }
 
+/* The label starts sni_host_classify() gives in its pass are the ones
+ * sni_host_labels() finds in the normalised name, for every host name
+ * (upper case, a trailing dot, 1 to 60 labels, names up to 253 bytes). */
+static void test_classify_labels(void **state) {
+  (void)state;
+  char in[SNI_MAX_NAME + 1], lo[SNI_MAX_NAME + 1];
+  uint8_t ls[SNI_MAX_NAME + 2], want[SNI_MAX_NAME + 2];
+  unsigned hosts = 0;
+  for (int it = 0; it < 20000; it++) {
+    memset(in, 0, sizeof in);
+    size_t n = 0, labels = 1 + (size_t)(rnd() % 60);
+    for (size_t l = 0; l < labels && n < 240; l++) {
+      size_t len = 1 + (size_t)(rnd() % 12);
+      for (size_t k = 0; k < len && n < 250; k++)
+        in[n++] = (char)((rnd() % 2 ? 'A' : 'a') + rnd() % 26);
+      if (l + 1 < labels || rnd() % 4 == 0) in[n++] = '.';
+    }
+    size_t lo_len = 0;
+    unsigned nl = 0;
+    unsigned flags = sni_host_classify(in, n, lo, &lo_len, ls, &nl);
+    if (flags & SNI_NAME_NOT_HOSTNAME) continue;
+    hosts++;
+    unsigned wl = sni_host_labels(lo, lo_len, want);
+    assert_int_equal(nl, wl);
+    assert_memory_equal(ls, want, nl + 1);
+  }
+  assert_true(hosts > 10000);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_classify_labels),
       cmocka_unit_test(test_fixed_names),
       cmocka_unit_test(test_random_names),
       cmocka_unit_test(test_hello_trusts_parser),
