@@ -466,7 +466,8 @@ static uint64_t sni_rt_hash_literal(const sni_router *r, const char *s,
   char buf[SNI_RT_MAX_NAME + 16];
   memcpy(buf, s, n);
   memset(buf + n, 0, 8);
-  if (group == SNI_RT_EXACT) return sni_rt_key(sni_rt_exact_hash(r, buf, n), group);
+  if (group == SNI_RT_EXACT)
+    return sni_rt_key(sni_rt_exact_hash(r, buf, n), group);
   uint8_t ls[SNI_RT_MAX_NAME + 3];
   unsigned nl = sni_host_labels(buf, n, ls);
   uint64_t lh[SNI_RT_MAX_LABELS], h = r->seed;
