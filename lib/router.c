@@ -139,6 +139,11 @@ static inline uint16_t sni_rt_tag(uint64_t key) {
  * lookup, and the bulk of a table, too many for a filter that stays in
  * cache (a miss then costs its bucket line, as it did). */
 #define SNI_RT_FWORD_KEYS 6
+/* Past this size the filter would leave the core's cache and its test
+ * would cost a memory access before the bucket's: a larger wildcard set
+ * shares these words instead (at a million wildcards about one absent
+ * level in six passes). */
+#define SNI_RT_FILTER_MAX ((size_t)512 << 10)
 
 /* The key's two filter bits. */
 static inline uint64_t sni_rt_fmask(uint64_t key) {
@@ -823,7 +828,10 @@ static int sni_rt_alloc_tables(sni_router *r, const sni_rt_cx *c) {
     return SNI_ENOMEM;
   r->buckets = sni_rt_alloc_table(r, nb * sizeof(sni_rt_bucket), &r->bmem,
                                   &r->bsize);
-  r->nfilter = (uint32_t)(sni_rt_wild_entries(r, c) / SNI_RT_FWORD_KEYS + 1);
+  size_t fw = sni_rt_wild_entries(r, c) / SNI_RT_FWORD_KEYS + 1;
+  if (fw > SNI_RT_FILTER_MAX / sizeof *r->filter)
+    fw = SNI_RT_FILTER_MAX / sizeof *r->filter;
+  r->nfilter = (uint32_t)fw;
   r->filter = sni_rt_alloc_table(r, r->nfilter * sizeof *r->filter, &r->fmem,
                                  &r->fsize);
   if (!r->buckets || !r->filter) return SNI_ENOMEM;

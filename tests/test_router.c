@@ -1059,6 +1059,32 @@ static void test_large_tables(void **state) {
   sni_router_free(r);
 }
 
+/* More wildcard entries than the filter's size limit takes at its
+ * normal density (router.c, SNI_RT_FILTER_MAX: 512 KiB, six entries a
+ * word): they share fewer, fuller words and every one is still found. */
+static void test_filter_limit(void **state) {
+  (void)state;
+  enum { N = 420000 };
+  sni_router *r = NULL;
+  assert_int_equal(sni_router_create(&r, NULL), 0);
+  char nm[64];
+  for (uintptr_t i = 0; i < N; i++) {
+    snprintf(nm, sizeof nm, i % 2 ? "*.w%lu.example" : "t%lu.tail.*",
+             (unsigned long)i);
+    assert_int_equal(sni_router_add(r, nm, NULL, 0, (void *)(i + 1)), 0);
+  }
+  assert_int_equal(sni_router_compile(r), 0);
+  for (uintptr_t i = 0; i < N; i += 3) {
+    void *t = NULL;
+    int n = snprintf(nm, sizeof nm, i % 2 ? "a.w%lu.example" : "t%lu.tail.org",
+                     (unsigned long)i);
+    assert_int_equal(sni_router_match(r, nm, (size_t)n, NULL, 0, &t),
+                     i % 2 ? SNI_ROUTE_WILDCARD : SNI_ROUTE_TAIL);
+    assert_ptr_equal(t, (void *)(i + 1));
+  }
+  sni_router_free(r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_rule_01_case_and_trailing_dot),
@@ -1085,6 +1111,7 @@ int main(void) {
       cmocka_unit_test(test_long_literals),
       cmocka_unit_test(test_home_and_overflow),
       cmocka_unit_test(test_large_tables),
+      cmocka_unit_test(test_filter_limit),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
