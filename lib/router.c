@@ -219,6 +219,12 @@ const char *sni_router_errmsg(const sni_router *r) {
   return r ? r->err : "";
 }
 
+/* The alternatives block: allocated even when empty (one entry), and
+ * freed with the same size, which the caller's allocator is told. */
+static size_t sni_rt_alts_bytes(const sni_router *r) {
+  return (r->nalts ? r->nalts : 1) * sizeof *r->alts;
+}
+
 static void sni_rt_free_build(sni_router *r) {
   sni_rt_free(&r->a, r->routes, r->routes_cap * sizeof *r->routes);
   sni_rt_free(&r->a, r->names, r->names_cap);
@@ -236,7 +242,7 @@ void sni_router_free(sni_router *r) {
   sni_rt_free(&r->a, r->bmem, r->bsize);
   sni_rt_free(&r->a, r->amem, r->asize);
   sni_rt_free(&r->a, r->fmem, r->fsize);
-  sni_rt_free(&r->a, r->alts, r->nalts * sizeof *r->alts);
+  sni_rt_free(&r->a, r->alts, sni_rt_alts_bytes(r));
   sni_rt_free(&r->a, r->pbytes, r->pbytes_cap);
   struct sni_rt_strblk *b = r->strs;
   while (b) {
@@ -704,6 +710,7 @@ typedef struct {
   size_t nscratch;
   uint32_t sp_head[3]; /* first route of each special kind */
   size_t groups;
+  size_t wild_groups; /* of them, DOT and TAIL: the filter's entries */
 } sni_rt_cx;
 
 static void sni_rt_cx_free(sni_router *r, sni_rt_cx *c) {
@@ -730,6 +737,7 @@ static void sni_rt_group_one(sni_router *r, sni_rt_cx *c, uint32_t i) {
     if (!v) {
       c->next[i] = SNI_RT_NONE;
       c->groups++;
+      if (g == SNI_RT_DOT || g == SNI_RT_TAIL) c->wild_groups++;
       break;
     }
     if (v >> 32 != fp) continue;
@@ -807,16 +815,6 @@ static int sni_rt_emit_all(sni_router *r, sni_rt_cx *c) {
   return 0;
 }
 
-/* Entries of the wildcard groups (one per group of routes). */
-static size_t sni_rt_wild_entries(const sni_router *r, const sni_rt_cx *c) {
-  size_t n = 0;
-  for (size_t i = 0; i < r->nroutes_build; i++) {
-    unsigned g = sni_rt_group(r->routes[i].kind);
-    n += (g == SNI_RT_DOT || g == SNI_RT_TAIL) && sni_rt_is_head(r, c, i);
-  }
-  return n;
-}
-
 /* Allocate the frozen tables for c->groups entries. */
 static int sni_rt_alloc_tables(sni_router *r, const sni_rt_cx *c) {
   /* At most 6 entries per 10-way bucket on average: few buckets fill up,
@@ -828,7 +826,7 @@ static int sni_rt_alloc_tables(sni_router *r, const sni_rt_cx *c) {
     return SNI_ENOMEM;
   r->buckets = sni_rt_alloc_table(r, nb * sizeof(sni_rt_bucket), &r->bmem,
                                   &r->bsize);
-  size_t fw = sni_rt_wild_entries(r, c) / SNI_RT_FWORD_KEYS + 1;
+  size_t fw = c->wild_groups / SNI_RT_FWORD_KEYS + 1;
   if (fw > SNI_RT_FILTER_MAX / sizeof *r->filter)
     fw = SNI_RT_FILTER_MAX / sizeof *r->filter;
   r->nfilter = (uint32_t)fw;
@@ -840,7 +838,7 @@ static int sni_rt_alloc_tables(sni_router *r, const sni_rt_cx *c) {
   r->arena = sni_rt_alloc_table(r, r->arena_words * sizeof *r->arena,
                                  &r->amem, &r->asize);
   r->nalts = r->nrefs;
-  r->alts = sni_rt_alloc(&r->a, (r->nalts ? r->nalts : 1) * sizeof *r->alts);
+  r->alts = sni_rt_alloc(&r->a, sni_rt_alts_bytes(r));
   if (!r->arena || !r->alts) return SNI_ENOMEM;
   return 0;
 }
@@ -884,7 +882,7 @@ int sni_router_get_stats(const sni_router *r, sni_router_stats *st) {
   st->routes = r->nroutes;
   st->entries = r->nentries;
   st->bytes = sizeof *r + r->bsize + r->asize + r->fsize +
-              r->nalts * sizeof *r->alts + r->pbytes_cap;
+              sni_rt_alts_bytes(r) + r->pbytes_cap;
   st->name_bytes = r->name_bytes;
   return 0;
 }

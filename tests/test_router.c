@@ -1059,14 +1059,49 @@ static void test_large_tables(void **state) {
   sni_router_free(r);
 }
 
+/* An allocator that remembers the sizes of the blocks still held, so
+ * that a test can see the compiled router's tables. */
+typedef struct sized {
+  size_t n, size[64];
+} sized;
+
+static void *sized_alloc(void *ctx, size_t n) {
+  sized *s = ctx;
+  size_t *p = malloc(n + 16);
+  if (!p) return NULL;
+  p[0] = n;
+  size_t i = 0;
+  while (i < s->n && s->size[i] != 0) i++;
+  if (i < 64) s->size[i] = n;
+  if (i == s->n && i < 64) s->n++;
+  return (char *)p + 16;
+}
+
+static void sized_free(void *ctx, void *p, size_t n) {
+  sized *s = ctx;
+  size_t *q = (size_t *)((char *)p - 16);
+  assert_int_equal(q[0], n);
+  for (size_t i = 0; i < s->n; i++)
+    if (s->size[i] == n) {
+      s->size[i] = 0;
+      break;
+    }
+  free(q);
+}
+
 /* More wildcard entries than the filter's size limit takes at its
  * normal density (router.c, SNI_RT_FILTER_MAX: 512 KiB, six entries a
- * word): they share fewer, fuller words and every one is still found. */
+ * word): the filter stays at the limit (at the normal density it would be
+ * 560,008 bytes), its words are shared more densely, and every entry is
+ * still found. */
 static void test_filter_limit(void **state) {
   (void)state;
   enum { N = 420000 };
+  const size_t limit = (size_t)512 << 10, line = 64;
+  sized held = {0, {0}};
+  sni_allocator al = {sized_alloc, sized_free, &held};
   sni_router *r = NULL;
-  assert_int_equal(sni_router_create(&r, NULL), 0);
+  assert_int_equal(sni_router_create(&r, &al), 0);
   char nm[64];
   for (uintptr_t i = 0; i < N; i++) {
     snprintf(nm, sizeof nm, i % 2 ? "*.w%lu.example" : "t%lu.tail.*",
@@ -1074,6 +1109,15 @@ static void test_filter_limit(void **state) {
     assert_int_equal(sni_router_add(r, nm, NULL, 0, (void *)(i + 1)), 0);
   }
   assert_int_equal(sni_router_compile(r), 0);
+  /* The filter is the one table block of its size (a cache-line aligned
+   * allocation: its bytes plus a line); nothing is between the limit and
+   * what the filter would take without it. */
+  int at_limit = 0;
+  for (size_t i = 0; i < held.n; i++) {
+    assert_false(held.size[i] > limit + line && held.size[i] <= 600000);
+    at_limit += held.size[i] == limit + line;
+  }
+  assert_int_equal(at_limit, 1);
   for (uintptr_t i = 0; i < N; i += 3) {
     void *t = NULL;
     int n = snprintf(nm, sizeof nm, i % 2 ? "a.w%lu.example" : "t%lu.tail.org",
@@ -1083,6 +1127,7 @@ static void test_filter_limit(void **state) {
     assert_ptr_equal(t, (void *)(i + 1));
   }
   sni_router_free(r);
+  for (size_t i = 0; i < held.n; i++) assert_int_equal(held.size[i], 0);
 }
 
 int main(void) {
